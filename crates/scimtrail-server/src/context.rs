@@ -1,0 +1,207 @@
+//! The request context: who asked for what, and how an audit event is made from it.
+
+use std::time::Instant;
+
+use axum::body::Bytes;
+use scimtrail_audit::{
+    diff, format_time, Actor, AuditEvent, Change, Operation, Outcome, Payload, Target,
+};
+use scimtrail_core::ScimError;
+use time::OffsetDateTime;
+
+use crate::AppState;
+
+/// Built by the audit middleware for every request and handed to handlers as an extension.
+#[derive(Debug, Clone)]
+pub struct Ctx {
+    pub request_id: String,
+    pub started: Instant,
+    pub tenant: String,
+    pub method: String,
+    pub path: String,
+    pub query: Option<String>,
+    pub actor: Actor,
+    pub scopes: Vec<String>,
+    /// The request as the audit log keeps it (redacted, capped).
+    pub request: Payload,
+    /// The raw body, for the handler only; never logged.
+    pub body: Bytes,
+    /// `{scheme}://{host}/scim/v2`, for `location` and `$ref`.
+    pub scim_base: String,
+}
+
+/// What an event says beyond the request itself; handlers fill it, the middleware derives a
+/// default from the route for everything else.
+#[derive(Debug, Clone, Default)]
+pub struct EventInfo {
+    pub action: String,
+    pub scim: Option<String>,
+    pub target: Target,
+    pub changes: Vec<Change>,
+    /// A note for `outcome.detail` on success (errors bring their own detail).
+    pub detail: Option<String>,
+}
+
+/// Marks a response whose event was already committed with its write.
+#[derive(Debug, Clone, Copy)]
+pub struct Recorded;
+
+impl Ctx {
+    /// An event for this request.
+    pub fn event(
+        &self,
+        state: &AppState,
+        info: EventInfo,
+        status: u16,
+        error: Option<&ScimError>,
+        response: Payload,
+    ) -> AuditEvent {
+        let mut target = info.target;
+        target.system = state.config.system_name.clone();
+        AuditEvent {
+            id: uuid::Uuid::now_v7().to_string(),
+            seq: None,
+            time: format_time(OffsetDateTime::now_utc()),
+            tenant: self.tenant.clone(),
+            request_id: self.request_id.clone(),
+            actor: self.actor.clone(),
+            action: info.action,
+            operation: Operation {
+                method: self.method.clone(),
+                path: self.path.clone(),
+                query: self.query.clone(),
+                scim: info.scim,
+            },
+            target,
+            outcome: Outcome::from_status(
+                status,
+                error
+                    .and_then(|e| e.scim_type)
+                    .map(|t| t.as_str().to_string()),
+                error.map(|e| e.detail.clone()).or(info.detail),
+            ),
+            latency_ms: (self.started.elapsed().as_micros() as f64) / 1000.0,
+            changes: info.changes,
+            request: self.request.clone(),
+            response,
+            parent_id: None,
+            leaf_hash: None,
+        }
+    }
+}
+
+/// The resource type and id a SCIM path names, and the default action and SCIM operation of
+/// a request to it — what a failed request's event says.
+pub fn classify(method: &str, path: &str) -> EventInfo {
+    let mut info = EventInfo {
+        action: "request".into(),
+        ..Default::default()
+    };
+    let segs: Vec<&str> = path.trim_matches('/').split('/').collect();
+    match segs.as_slice() {
+        ["scim", "v2", rest @ ..] => {
+            let (ty, id) = match rest {
+                [t] => (Some(*t), None),
+                [t, ".search"] => (Some(*t), None),
+                [t, id, ..] => (Some(*t), Some(*id)),
+                _ => (None, None),
+            };
+            let kind = match ty.map(str::to_ascii_lowercase).as_deref() {
+                Some("users") => Some("User"),
+                Some("groups") => Some("Group"),
+                _ => None,
+            };
+            info.target.resource_type = kind.map(str::to_string).or(ty.map(str::to_string));
+            info.target.id = id.map(str::to_string);
+            let prefix = kind.map(|k| if k == "User" { "user" } else { "group" });
+            let search = rest.last() == Some(&".search");
+            let (action, scim) = match (method, id.is_some() && !search, prefix) {
+                ("POST", _, _) if search => ("resource.list".to_string(), "search"),
+                ("POST", false, Some(p)) => (format!("{p}.create"), "create"),
+                ("PUT", true, Some(p)) => (format!("{p}.update"), "replace"),
+                ("PATCH", true, Some(p)) => (format!("{p}.update"), "patch"),
+                ("DELETE", true, Some(p)) => (format!("{p}.delete"), "delete"),
+                ("GET", true, _) => ("resource.read".into(), "get"),
+                ("GET", false, _) => ("resource.list".into(), "list"),
+                _ => ("request".into(), ""),
+            };
+            info.action = action;
+            info.scim = (!scim.is_empty()).then(|| scim.to_string());
+        }
+        ["audit", "v1", "events"] => info.action = "audit.list".into(),
+        ["audit", "v1", "events", id] => {
+            info.action = "audit.read".into();
+            info.target.resource_type = Some("AuditEvent".into());
+            info.target.id = Some(id.to_string());
+        }
+        _ => {}
+    }
+    info
+}
+
+/// Changes between two stored forms plus the secrets that were written (never with values).
+pub fn changes(
+    old: Option<&serde_json::Value>,
+    new: Option<&serde_json::Value>,
+    secrets: &[String],
+) -> Vec<Change> {
+    let mut out = diff(old, new);
+    out.extend(secrets.iter().map(|p| Change::secret(p, old.is_none())));
+    out
+}
+
+/// The identity provider a User-Agent names, if any.
+pub fn detect_client(user_agent: &str) -> Option<&'static str> {
+    let ua = user_agent.to_ascii_lowercase();
+    const KNOWN: &[(&[&str], &str)] = &[
+        (&["azure", "microsoft", "aad"], "Microsoft Entra ID"),
+        (&["okta"], "Okta"),
+        (&["onelogin"], "OneLogin"),
+        (&["jumpcloud"], "JumpCloud"),
+        (&["google"], "Google Workspace"),
+        (
+            &["pingidentity", "pingfederate", "pingone"],
+            "Ping Identity",
+        ),
+        (&["keycloak"], "Keycloak"),
+        (&["authentik"], "authentik"),
+    ];
+    KNOWN
+        .iter()
+        .find(|(needles, _)| needles.iter().any(|n| ua.contains(n)))
+        .map(|(_, name)| *name)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn classifies_routes() {
+        let c = classify("POST", "/scim/v2/Users");
+        assert_eq!(
+            (c.action.as_str(), c.scim.as_deref()),
+            ("user.create", Some("create"))
+        );
+        let c = classify("PATCH", "/scim/v2/Groups/abc");
+        assert_eq!(c.action, "group.update");
+        assert_eq!(c.target.id.as_deref(), Some("abc"));
+        assert_eq!(classify("GET", "/scim/v2/Users").action, "resource.list");
+        assert_eq!(
+            classify("POST", "/scim/v2/Users/.search").scim.as_deref(),
+            Some("search")
+        );
+        assert_eq!(classify("GET", "/audit/v1/events/x").action, "audit.read");
+        assert_eq!(classify("GET", "/nope").action, "request");
+    }
+
+    #[test]
+    fn detects_clients() {
+        assert_eq!(
+            detect_client("Azure AD SCIM Client"),
+            Some("Microsoft Entra ID")
+        );
+        assert_eq!(detect_client("Okta SCIM Client 1.0.0"), Some("Okta"));
+        assert_eq!(detect_client("curl/8.0"), None);
+    }
+}

@@ -1,0 +1,124 @@
+//! The HTTP layer of scimtrail: SCIM routes, the audit API, authentication and the request
+//! context that turns every request into exactly one audit event.
+//!
+//! Main design choice: one middleware ([`record`]) owns the request's life. It assigns the request
+//! id, buffers the body under the size limit, authenticates, runs the handler in its own task (so
+//! a client hanging up cannot cancel a request half-way), and appends the audit event for every
+//! request that did not already commit its event together with a resource write. If the event
+//! cannot be stored, the client gets an error rather than an unaudited answer.
+
+mod audit_api;
+pub mod auth;
+mod context;
+mod error;
+mod record;
+mod scim;
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::routing::get;
+use axum::Router;
+use scimtrail_audit::Redactor;
+use scimtrail_core::Registry;
+use scimtrail_store::Store;
+use tokio::net::TcpListener;
+
+pub use context::Ctx;
+pub use error::ApiError;
+
+/// Settings of the HTTP layer.
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    /// Tenant of every request until multi-tenancy exists.
+    pub tenant: String,
+    /// `target.system` of audit events: this instance's name.
+    pub system_name: String,
+    /// Public base URL (e.g. `https://scim.example.com`); when unset, taken from `Host`.
+    pub base_url: Option<String>,
+    /// Largest request body accepted (413 beyond).
+    pub max_body_bytes: usize,
+    /// Largest request/response body kept in an audit event (cut and flagged beyond).
+    pub audit_body_cap: usize,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            tenant: "default".into(),
+            system_name: "scimtrail".into(),
+            base_url: None,
+            max_body_bytes: 1024 * 1024,
+            audit_body_cap: 64 * 1024,
+        }
+    }
+}
+
+/// Everything a request needs, shared by all requests.
+#[derive(Clone)]
+pub struct AppState {
+    pub store: Arc<dyn Store>,
+    pub registry: Arc<Registry>,
+    pub redactor: Arc<Redactor>,
+    pub config: Arc<ServerConfig>,
+}
+
+impl AppState {
+    pub fn new(store: Arc<dyn Store>, registry: Arc<Registry>, config: ServerConfig) -> Self {
+        let secrets: Vec<String> = registry
+            .resource_types()
+            .iter()
+            .flat_map(|rt| registry.secret_attribute_names(rt))
+            .collect();
+        AppState {
+            store,
+            registry,
+            redactor: Arc::new(Redactor::new(secrets)),
+            config: Arc::new(config),
+        }
+    }
+}
+
+/// The whole application.
+pub fn app(state: AppState) -> Router {
+    let api = Router::new()
+        .nest("/scim/v2", scim::routes())
+        .nest("/audit/v1", audit_api::routes())
+        .fallback(error::not_found)
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            record::record,
+        ));
+    Router::new()
+        .route("/healthz", get(|| async { "ok" }))
+        .route("/readyz", get(readyz))
+        .merge(api)
+        .with_state(state)
+}
+
+async fn readyz(axum::extract::State(state): axum::extract::State<AppState>) -> ApiError {
+    match state.store.ping().await {
+        Ok(()) => ApiError::Plain(axum::http::StatusCode::OK, "ready"),
+        Err(e) => {
+            tracing::warn!(error = %e, "store not ready");
+            ApiError::Plain(
+                axum::http::StatusCode::SERVICE_UNAVAILABLE,
+                "store unavailable",
+            )
+        }
+    }
+}
+
+/// Serve on an already bound listener until `shutdown` resolves; requests in flight finish.
+pub async fn serve<F>(listener: TcpListener, state: AppState, shutdown: F) -> std::io::Result<()>
+where
+    F: Future<Output = ()> + Send + 'static,
+{
+    axum::serve(
+        listener,
+        app(state).into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown)
+    .await
+}

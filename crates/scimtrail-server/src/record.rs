@@ -1,0 +1,227 @@
+//! The audit middleware: every request (but health checks) leaves exactly one event.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::body::{Body, Bytes};
+use axum::extract::{ConnectInfo, Request, State};
+use axum::http::{header, HeaderMap, HeaderValue};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use scimtrail_audit::{Actor, Payload, ACTOR_ANONYMOUS, ACTOR_TOKEN};
+use scimtrail_core::ScimError;
+
+use crate::auth::{bearer, hash_token};
+use crate::context::{classify, detect_client, Ctx, EventInfo, Recorded};
+use crate::error::{scim_response, store_error};
+use crate::AppState;
+
+pub const REQUEST_ID: &str = "x-request-id";
+
+/// A client's request id is kept when it is short and plain; otherwise a UUIDv7 replaces it.
+fn request_id(headers: &HeaderMap) -> String {
+    headers
+        .get(REQUEST_ID)
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| {
+            !v.is_empty()
+                && v.len() <= 128
+                && v.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"-_.:/=+".contains(&b))
+        })
+        .map(str::to_string)
+        .unwrap_or_else(|| uuid::Uuid::now_v7().to_string())
+}
+
+pub async fn record(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    // Run in a task of its own: if the client goes away, the request still completes and is
+    // recorded instead of being dropped half-way.
+    let task = tokio::spawn(handle(state, req, next));
+    match task.await {
+        Ok(resp) => resp,
+        Err(e) => {
+            tracing::error!(error = %e, "request task failed");
+            scim_response(&ScimError::internal("internal error"))
+        }
+    }
+}
+
+async fn handle(state: AppState, req: Request, next: Next) -> Response {
+    let started = Instant::now();
+    let (mut parts, body) = req.into_parts();
+    let rid = request_id(&parts.headers);
+    let ua = parts
+        .headers
+        .get(header::USER_AGENT)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
+    let ip = parts
+        .extensions
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|c| c.0.ip().to_string());
+    let headers = state.redactor.headers(
+        parts
+            .headers
+            .iter()
+            .filter_map(|(k, v)| Some((k.as_str(), v.to_str().ok()?))),
+    );
+    let host = parts
+        .headers
+        .get(header::HOST)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("localhost");
+    let base = state
+        .config
+        .base_url
+        .clone()
+        .unwrap_or_else(|| format!("http://{host}"));
+    let mut ctx = Ctx {
+        request_id: rid.clone(),
+        started,
+        tenant: state.config.tenant.clone(),
+        method: parts.method.to_string(),
+        path: parts.uri.path().to_string(),
+        query: parts.uri.query().map(str::to_string),
+        actor: Actor {
+            kind: ACTOR_ANONYMOUS.into(),
+            client: ua.as_deref().and_then(detect_client).map(str::to_string),
+            ip,
+            user_agent: ua,
+            ..Default::default()
+        },
+        scopes: vec![],
+        request: Payload {
+            headers,
+            body: serde_json::Value::Null,
+            truncated: false,
+        },
+        body: Bytes::new(),
+        scim_base: format!("{}/scim/v2", base.trim_end_matches('/')),
+    };
+
+    let limit = state.config.max_body_bytes;
+    let response = match axum::body::to_bytes(body, limit).await {
+        Err(_) => {
+            ctx.request.truncated = true;
+            Err(ScimError::payload_too_large(format!(
+                "the request body exceeds {limit} bytes"
+            )))
+        }
+        Ok(bytes) => {
+            let (b, truncated) = state.redactor.capture(&bytes, state.config.audit_body_cap);
+            ctx.request.body = b;
+            ctx.request.truncated = truncated;
+            ctx.body = bytes;
+            authenticate(&state, &parts.headers, &mut ctx).await
+        }
+    };
+    let resp = match response {
+        Err(e) => {
+            let mut info = classify(&ctx.method, &ctx.path);
+            if e.status == 401 {
+                info.action = "auth.failure".into();
+            }
+            return finish(&state, &ctx, scim_response(&e), Some(info)).await;
+        }
+        Ok(()) => {
+            let ctx = Arc::new(ctx.clone());
+            parts.extensions.insert(ctx);
+            next.run(Request::from_parts(parts, Body::empty())).await
+        }
+    };
+    finish(&state, &ctx, resp, None).await
+}
+
+/// Resolve the bearer token into the actor, or answer 401/403.
+async fn authenticate(
+    state: &AppState,
+    headers: &HeaderMap,
+    ctx: &mut Ctx,
+) -> Result<(), ScimError> {
+    let token = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(bearer)
+        .ok_or_else(|| ScimError::unauthorized("a bearer token is required"))?;
+    let info = state
+        .store
+        .find_token(&hash_token(token))
+        .await
+        .map_err(store_error)?
+        .ok_or_else(|| ScimError::unauthorized("the bearer token is not valid"))?;
+    ctx.actor.kind = ACTOR_TOKEN.into();
+    ctx.actor.id = Some(info.id);
+    ctx.actor.name = Some(info.name);
+    ctx.scopes = info.scopes;
+    let needed = if ctx.path.starts_with("/audit/") {
+        "audit:read"
+    } else {
+        "scim"
+    };
+    if !ctx.scopes.iter().any(|s| s == needed || s == "audit:admin") {
+        return Err(ScimError::forbidden(format!(
+            "the token lacks the '{needed}' scope"
+        )));
+    }
+    Ok(())
+}
+
+/// Record the event unless the handler committed it with a write, then tag the response.
+async fn finish(state: &AppState, ctx: &Ctx, resp: Response, info: Option<EventInfo>) -> Response {
+    let (parts, body) = resp.into_parts();
+    let bytes = match axum::body::to_bytes(body, usize::MAX).await {
+        Ok(b) => b,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot buffer response");
+            Bytes::new()
+        }
+    };
+    let mut out = if parts.extensions.get::<Recorded>().is_some() {
+        Response::from_parts(parts, Body::from(bytes))
+    } else {
+        let info = info
+            .or_else(|| parts.extensions.get::<EventInfo>().cloned())
+            .unwrap_or_else(|| classify(&ctx.method, &ctx.path));
+        let error = parts.extensions.get::<ScimError>().cloned();
+        let payload = response_payload(state, &parts.headers, &bytes);
+        let event = ctx.event(state, info, parts.status.as_u16(), error.as_ref(), payload);
+        match state.store.append_event(event).await {
+            Ok(_) => Response::from_parts(parts, Body::from(bytes)),
+            Err(e) => {
+                tracing::error!(error = %e, request_id = %ctx.request_id, "audit append failed");
+                scim_response(&ScimError::unavailable(
+                    "the audit log is unavailable; the request was not answered",
+                ))
+            }
+        }
+    };
+    if let Ok(v) = HeaderValue::from_str(&ctx.request_id) {
+        out.headers_mut().insert(REQUEST_ID, v);
+    }
+    tracing::info!(
+        request_id = %ctx.request_id,
+        method = %ctx.method,
+        path = %ctx.path,
+        status = out.status().as_u16(),
+        latency_ms = ctx.started.elapsed().as_secs_f64() * 1000.0,
+        "request"
+    );
+    out.into_response()
+}
+
+/// The response as an event keeps it.
+pub fn response_payload(state: &AppState, headers: &HeaderMap, body: &[u8]) -> Payload {
+    let headers = state.redactor.headers(
+        headers
+            .iter()
+            .filter(|(k, _)| k.as_str() != REQUEST_ID)
+            .filter_map(|(k, v)| Some((k.as_str(), v.to_str().ok()?))),
+    );
+    let (body, truncated) = state.redactor.capture(body, state.config.audit_body_cap);
+    Payload {
+        headers,
+        body,
+        truncated,
+    }
+}

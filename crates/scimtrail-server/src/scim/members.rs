@@ -1,0 +1,77 @@
+//! Group members: each must name a live User or Group. Unknown ids are dropped, not fatal (Okta
+//! does not retry a 400, so one stale id must not reject a whole push), and reported.
+
+use std::collections::HashSet;
+
+use scimtrail_core::ResourceType;
+use serde_json::Value;
+
+use crate::error::ApiError;
+use crate::{AppState, Ctx};
+
+/// Check and complete `members` in place; returns the ids that were dropped.
+pub async fn resolve(
+    state: &AppState,
+    ctx: &Ctx,
+    rt: &ResourceType,
+    data: &mut Value,
+) -> Result<Vec<String>, ApiError> {
+    if rt.name != "Group" {
+        return Ok(vec![]);
+    }
+    let Some(members) = data.get_mut("members").and_then(Value::as_array_mut) else {
+        return Ok(vec![]);
+    };
+    let ids: Vec<String> = members
+        .iter()
+        .filter_map(|m| m.get("value").and_then(Value::as_str).map(str::to_string))
+        .collect::<HashSet<_>>()
+        .into_iter()
+        .collect();
+    let known = state.store.lookup(&ctx.tenant, &ids).await?;
+    let mut unknown = Vec::new();
+    members.retain_mut(|m| {
+        let Some(id) = m.get("value").and_then(Value::as_str).map(str::to_string) else {
+            return false;
+        };
+        let Some(found) = known.get(&id) else {
+            unknown.push(id);
+            return false;
+        };
+        if let Some(obj) = m.as_object_mut() {
+            obj.insert("type".into(), Value::String(found.resource_type.clone()));
+            if !obj.contains_key("display") {
+                if let Some(d) = &found.display {
+                    obj.insert("display".into(), Value::String(d.clone()));
+                }
+            }
+        }
+        true
+    });
+    if members.is_empty() {
+        if let Some(obj) = data.as_object_mut() {
+            obj.remove("members");
+        }
+    }
+    unknown.sort();
+    unknown.dedup();
+    Ok(unknown)
+}
+
+/// The note that goes into the response (`Warning` header) and the event's `outcome.detail`.
+pub fn unknown_note(unknown: &[String]) -> Option<String> {
+    if unknown.is_empty() {
+        return None;
+    }
+    let shown: Vec<&str> = unknown.iter().take(20).map(String::as_str).collect();
+    let more = if unknown.len() > shown.len() {
+        format!(" and {} more", unknown.len() - shown.len())
+    } else {
+        String::new()
+    };
+    Some(format!(
+        "ignored {} unknown member id(s): {}{more}",
+        unknown.len(),
+        shown.join(", ")
+    ))
+}

@@ -1,0 +1,37 @@
+//! SCIM 2.0 endpoints under `/scim/v2`.
+
+mod discovery;
+mod members;
+pub(crate) mod params;
+mod read;
+mod render;
+mod write;
+
+use axum::routing::{get, post};
+use axum::Router;
+
+use crate::error::method_not_allowed;
+use crate::AppState;
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route(
+            "/ServiceProviderConfig",
+            get(discovery::service_provider_config),
+        )
+        .route("/Schemas", get(discovery::schemas))
+        .route("/Schemas/{id}", get(discovery::schema))
+        .route("/ResourceTypes", get(discovery::resource_types))
+        .route("/ResourceTypes/{id}", get(discovery::resource_type))
+        .route("/{rt}", get(read::list).post(write::create))
+        .route("/{rt}/.search", post(read::search))
+        .route(
+            "/{rt}/{id}",
+            get(read::get_one)
+                .put(write::replace)
+                .patch(write::patch)
+                .delete(write::delete),
+        )
+        .method_not_allowed_fallback(method_not_allowed)
+}
+pub(crate) use params::QueryParams;

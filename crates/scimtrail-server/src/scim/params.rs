@@ -1,0 +1,176 @@
+//! Query parameters and request bodies of SCIM requests.
+
+use scimtrail_core::{parse_attr_list, AttrPath, Filter, ResourceType, ScimError, ScimResult};
+use serde_json::Value;
+
+use crate::{AppState, Ctx};
+
+/// The largest page a list returns (also advertised in ServiceProviderConfig).
+pub const MAX_RESULTS: usize = 1000;
+pub const DEFAULT_COUNT: usize = 100;
+
+pub fn resource_type<'a>(state: &'a AppState, endpoint: &str) -> ScimResult<&'a ResourceType> {
+    state
+        .registry
+        .resource_type(endpoint)
+        .ok_or_else(|| ScimError::not_found(format!("unknown resource type '{endpoint}'")))
+}
+
+/// A request body as JSON, or `invalidSyntax`.
+pub fn json_body(ctx: &Ctx) -> ScimResult<Value> {
+    if ctx.body.iter().all(u8::is_ascii_whitespace) {
+        return Err(ScimError::invalid_syntax("a JSON request body is required"));
+    }
+    serde_json::from_slice(&ctx.body)
+        .map_err(|e| ScimError::invalid_syntax(format!("malformed JSON: {e}")))
+}
+
+/// Query parameters, names matched case-insensitively.
+pub struct QueryParams(Vec<(String, String)>);
+
+impl QueryParams {
+    pub fn parse(ctx: &Ctx) -> ScimResult<Self> {
+        let q = ctx.query.as_deref().unwrap_or("");
+        serde_urlencoded::from_str(q)
+            .map(QueryParams)
+            .map_err(|_| ScimError::invalid_value("the query string is not valid URL encoding"))
+    }
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.0
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// `attributes` / `excludedAttributes`.
+#[derive(Debug, Default)]
+pub struct View {
+    pub attributes: Vec<AttrPath>,
+    pub excluded: Vec<AttrPath>,
+}
+
+impl View {
+    pub fn new(attributes: Option<&str>, excluded: Option<&str>) -> ScimResult<Self> {
+        Ok(View {
+            attributes: attributes
+                .map(parse_attr_list)
+                .transpose()?
+                .unwrap_or_default(),
+            excluded: excluded
+                .map(parse_attr_list)
+                .transpose()?
+                .unwrap_or_default(),
+        })
+    }
+    pub fn from_query(q: &QueryParams) -> ScimResult<Self> {
+        View::new(q.get("attributes"), q.get("excludedAttributes"))
+    }
+    /// Whether the response needs an attribute (so the store can skip loading it, E8).
+    pub fn wants(&self, name: &str) -> bool {
+        let named = |l: &[AttrPath]| {
+            l.iter()
+                .any(|p| p.name.eq_ignore_ascii_case(name) && p.sub.is_none())
+        };
+        let in_attrs = self.attributes.is_empty()
+            || self
+                .attributes
+                .iter()
+                .any(|p| p.name.eq_ignore_ascii_case(name));
+        in_attrs && !named(&self.excluded)
+    }
+}
+
+/// A list or search request.
+#[derive(Debug)]
+pub struct ListParams {
+    pub filter: Option<Filter>,
+    pub start_index: usize,
+    pub count: usize,
+    pub view: View,
+}
+
+fn number(name: &str, v: Option<&Value>) -> ScimResult<Option<i64>> {
+    match v {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::Number(n)) => n
+            .as_i64()
+            .map(Some)
+            .ok_or_else(|| ScimError::invalid_value(format!("'{name}' must be an integer"))),
+        Some(Value::String(s)) => s
+            .trim()
+            .parse()
+            .map(Some)
+            .map_err(|_| ScimError::invalid_value(format!("'{name}' must be an integer"))),
+        Some(_) => Err(ScimError::invalid_value(format!(
+            "'{name}' must be an integer"
+        ))),
+    }
+}
+
+impl ListParams {
+    fn build(
+        filter: Option<&str>,
+        start: Option<i64>,
+        count: Option<i64>,
+        view: View,
+    ) -> ScimResult<Self> {
+        let filter = match filter.map(str::trim).filter(|f| !f.is_empty()) {
+            Some(f) => Some(Filter::parse(f)?),
+            None => None,
+        };
+        Ok(ListParams {
+            filter,
+            start_index: start.unwrap_or(1).max(1) as usize,
+            count: count
+                .unwrap_or(DEFAULT_COUNT as i64)
+                .clamp(0, MAX_RESULTS as i64) as usize,
+            view,
+        })
+    }
+
+    pub fn from_query(q: &QueryParams) -> ScimResult<Self> {
+        let n = |name: &str| number(name, q.get(name).map(|s| Value::String(s.into())).as_ref());
+        Self::build(
+            q.get("filter"),
+            n("startIndex")?,
+            n("count")?,
+            View::from_query(q)?,
+        )
+    }
+
+    /// A `SearchRequest` body (RFC 7644 §3.4.3).
+    pub fn from_body(body: &Value) -> ScimResult<Self> {
+        let obj = body
+            .as_object()
+            .ok_or_else(|| ScimError::invalid_syntax("a SearchRequest must be a JSON object"))?;
+        let get = |k: &str| {
+            obj.iter()
+                .find(|(n, _)| n.eq_ignore_ascii_case(k))
+                .map(|(_, v)| v)
+        };
+        let text = |k: &str| -> ScimResult<Option<String>> {
+            match get(k) {
+                None | Some(Value::Null) => Ok(None),
+                Some(Value::String(s)) => Ok(Some(s.clone())),
+                Some(Value::Array(a)) => Ok(Some(
+                    a.iter()
+                        .filter_map(Value::as_str)
+                        .collect::<Vec<_>>()
+                        .join(","),
+                )),
+                Some(_) => Err(ScimError::invalid_value(format!("'{k}' must be a string"))),
+            }
+        };
+        let view = View::new(
+            text("attributes")?.as_deref(),
+            text("excludedAttributes")?.as_deref(),
+        )?;
+        Self::build(
+            text("filter")?.as_deref(),
+            number("startIndex", get("startIndex"))?,
+            number("count", get("count"))?,
+            view,
+        )
+    }
+}

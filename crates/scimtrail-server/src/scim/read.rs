@@ -1,0 +1,117 @@
+//! GET one, list, and `.search`.
+
+use std::sync::Arc;
+
+use axum::extract::{Path, State};
+use axum::http::{header, HeaderValue};
+use axum::response::{IntoResponse, Response};
+use axum::Extension;
+use scimtrail_core::schema::LIST_RESPONSE_SCHEMA;
+use scimtrail_core::{ResourceType, ScimError};
+use scimtrail_store::ListQuery;
+use serde_json::{json, Value};
+
+use super::params::{json_body, resource_type, ListParams, QueryParams, View};
+use super::render;
+use crate::context::{classify, EventInfo};
+use crate::error::{ApiError, SCIM_JSON};
+use crate::{AppState, Ctx};
+
+pub async fn get_one(
+    State(state): State<AppState>,
+    Extension(ctx): Extension<Arc<Ctx>>,
+    Path((endpoint, id)): Path<(String, String)>,
+) -> Result<Response, ApiError> {
+    let rt = resource_type(&state, &endpoint)?;
+    let view = View::from_query(&QueryParams::parse(&ctx)?)?;
+    let r = state
+        .store
+        .get(&ctx.tenant, &rt.name, &id, view.wants("members"))
+        .await?
+        .ok_or_else(|| ScimError::not_found(format!("{} {id} not found", rt.name)))?;
+    let groups = if rt.name == "User" && view.wants("groups") {
+        state
+            .store
+            .groups_of(&ctx.tenant, std::slice::from_ref(&r.id))
+            .await?
+            .remove(&r.id)
+    } else {
+        None
+    };
+    let body = render::resource(&state, &ctx, rt, &r, groups.as_deref(), &view);
+    let mut resp = (
+        render::resource_headers(&ctx, rt, &r, false),
+        body.to_string(),
+    )
+        .into_response();
+    let mut info = classify(&ctx.method, &ctx.path);
+    info.target = render::target(rt, &r, Some(r.version), Some(r.version));
+    resp.extensions_mut().insert(info);
+    Ok(resp)
+}
+
+pub async fn list(
+    State(state): State<AppState>,
+    Extension(ctx): Extension<Arc<Ctx>>,
+    Path(endpoint): Path<String>,
+) -> Result<Response, ApiError> {
+    let rt = resource_type(&state, &endpoint)?;
+    let params = ListParams::from_query(&QueryParams::parse(&ctx)?)?;
+    run_list(&state, &ctx, rt, params).await
+}
+
+pub async fn search(
+    State(state): State<AppState>,
+    Extension(ctx): Extension<Arc<Ctx>>,
+    Path(endpoint): Path<String>,
+) -> Result<Response, ApiError> {
+    let rt = resource_type(&state, &endpoint)?;
+    let params = ListParams::from_body(&json_body(&ctx)?)?;
+    run_list(&state, &ctx, rt, params).await
+}
+
+async fn run_list(
+    state: &AppState,
+    ctx: &Ctx,
+    rt: &ResourceType,
+    p: ListParams,
+) -> Result<Response, ApiError> {
+    let query = ListQuery {
+        resource_type: rt.name.clone(),
+        filter: p.filter,
+        start_index: p.start_index,
+        count: p.count,
+        with_members: p.view.wants("members"),
+    };
+    let page = state.store.list(&ctx.tenant, &query).await?;
+    let mut groups = if rt.name == "User" && p.view.wants("groups") {
+        let ids: Vec<String> = page.items.iter().map(|r| r.id.clone()).collect();
+        state.store.groups_of(&ctx.tenant, &ids).await?
+    } else {
+        Default::default()
+    };
+    let resources: Vec<Value> = page
+        .items
+        .iter()
+        .map(|r| {
+            let g = groups.remove(&r.id);
+            render::resource(state, ctx, rt, r, g.as_deref(), &p.view)
+        })
+        .collect();
+    let body = json!({
+        "schemas": [LIST_RESPONSE_SCHEMA],
+        "totalResults": page.total,
+        "startIndex": p.start_index,
+        "itemsPerPage": resources.len(),
+        "Resources": resources,
+    });
+    let mut resp = (
+        [(header::CONTENT_TYPE, HeaderValue::from_static(SCIM_JSON))],
+        body.to_string(),
+    )
+        .into_response();
+    let mut info: EventInfo = classify(&ctx.method, &ctx.path);
+    info.target.resource_type = Some(rt.name.clone());
+    resp.extensions_mut().insert(info);
+    Ok(resp)
+}

@@ -1,0 +1,93 @@
+//! From a stored resource to what a client receives.
+
+use axum::http::{header, HeaderMap, HeaderValue};
+use scimtrail_audit::Target;
+use scimtrail_core::{project, ResourceType};
+use scimtrail_store::{representation, GroupRef, StoredResource};
+use serde_json::Value;
+
+use super::params::View;
+use crate::error::SCIM_JSON;
+use crate::{AppState, Ctx};
+
+pub fn location(ctx: &Ctx, rt: &ResourceType, id: &str) -> String {
+    format!("{}{}/{}", ctx.scim_base, rt.endpoint, id)
+}
+
+pub fn etag(version: i64) -> String {
+    format!("W/\"{version}\"")
+}
+
+/// The full representation with `meta.location` and every `$ref`, projected by `view`.
+pub fn resource(
+    state: &AppState,
+    ctx: &Ctx,
+    rt: &ResourceType,
+    r: &StoredResource,
+    groups: Option<&[GroupRef]>,
+    view: &View,
+) -> Value {
+    let mut v = representation(r, groups);
+    if let Some(meta) = v.get_mut("meta").and_then(Value::as_object_mut) {
+        meta.insert("location".into(), Value::String(location(ctx, rt, &r.id)));
+    }
+    for key in ["groups", "members"] {
+        if let Some(items) = v.get_mut(key).and_then(Value::as_array_mut) {
+            for m in items.iter_mut().filter_map(Value::as_object_mut) {
+                let id = m
+                    .get("value")
+                    .and_then(Value::as_str)
+                    .unwrap_or_default()
+                    .to_string();
+                let endpoint = match m.get("type").and_then(Value::as_str) {
+                    Some("User") => "Users",
+                    _ => "Groups",
+                };
+                m.insert(
+                    "$ref".into(),
+                    Value::String(format!("{}/{endpoint}/{id}", ctx.scim_base)),
+                );
+            }
+        }
+    }
+    project(&state.registry, rt, &v, &view.attributes, &view.excluded)
+}
+
+/// Headers of a response that carries one resource.
+pub fn resource_headers(
+    ctx: &Ctx,
+    rt: &ResourceType,
+    r: &StoredResource,
+    with_location: bool,
+) -> HeaderMap {
+    let mut h = HeaderMap::new();
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static(SCIM_JSON));
+    if let Ok(v) = HeaderValue::from_str(&etag(r.version)) {
+        h.insert(header::ETAG, v);
+    }
+    if with_location {
+        if let Ok(v) = HeaderValue::from_str(&location(ctx, rt, &r.id)) {
+            h.insert(header::LOCATION, v);
+        }
+    }
+    h
+}
+
+/// `target` of an event about `r`.
+pub fn target(
+    rt: &ResourceType,
+    r: &StoredResource,
+    before: Option<i64>,
+    after: Option<i64>,
+) -> Target {
+    let text = |k: &str| r.data.get(k).and_then(Value::as_str).map(str::to_string);
+    Target {
+        system: String::new(),
+        resource_type: Some(rt.name.clone()),
+        id: Some(r.id.clone()),
+        external_id: text("externalId"),
+        display: text("displayName").or_else(|| text("userName")),
+        version_before: before,
+        version_after: after,
+    }
+}

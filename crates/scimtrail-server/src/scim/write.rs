@@ -1,0 +1,379 @@
+//! POST, PUT, PATCH and DELETE. Each computes the new stored form from the current one, then
+//! commits resource, version and event in one store call guarded by the version it read.
+
+use std::sync::Arc;
+
+use axum::extract::{Path, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Extension;
+use scimtrail_audit::format_time;
+use scimtrail_core::{apply_patch, normalize, parse_patch, ResourceType, ScimError};
+use scimtrail_store::{ResourceWrite, StoredResource, WriteKind};
+use serde_json::Value;
+
+use super::members::{resolve, unknown_note};
+use super::params::{json_body, resource_type, QueryParams, View};
+use super::render;
+use crate::context::{changes, EventInfo, Recorded};
+use crate::error::ApiError;
+use crate::record::response_payload;
+use crate::{AppState, Ctx};
+
+/// Attempts at a read-modify-write that lost a race without `If-Match`.
+const ATTEMPTS: usize = 3;
+
+fn now() -> String {
+    format_time(time::OffsetDateTime::now_utc())
+}
+
+fn prefix(rt: &ResourceType) -> &'static str {
+    if rt.name == "Group" {
+        "group"
+    } else {
+        "user"
+    }
+}
+
+/// `If-Match` as a version number; `*` matches any.
+fn if_match(headers: &HeaderMap) -> Result<Option<i64>, ScimError> {
+    let Some(v) = headers.get(header::IF_MATCH).and_then(|v| v.to_str().ok()) else {
+        return Ok(None);
+    };
+    let v = v.trim();
+    if v == "*" {
+        return Ok(None);
+    }
+    let digits = v.trim_start_matches("W/").trim_matches('"');
+    digits.parse().map(Some).map_err(|_| {
+        ScimError::precondition_failed("If-Match does not name a version of this resource")
+    })
+}
+
+pub async fn create(
+    State(state): State<AppState>,
+    Extension(ctx): Extension<Arc<Ctx>>,
+    Path(endpoint): Path<String>,
+) -> Result<Response, ApiError> {
+    let rt = resource_type(&state, &endpoint)?;
+    let view = View::from_query(&QueryParams::parse(&ctx)?)?;
+    let input = json_body(&ctx)?;
+    let norm = normalize(&state.registry, rt, &input, None)?;
+    let mut data = norm.resource;
+    let unknown = resolve(&state, &ctx, rt, &mut data).await?;
+    let time = now();
+    let r = StoredResource {
+        resource_type: rt.name.clone(),
+        id: uuid::Uuid::new_v4().to_string(),
+        version: 1,
+        created: time.clone(),
+        last_modified: time.clone(),
+        data,
+    };
+    let info = EventInfo {
+        action: format!("{}.create", prefix(rt)),
+        scim: Some("create".into()),
+        target: render::target(rt, &r, None, Some(1)),
+        changes: changes(None, Some(&r.data), &norm.secrets),
+        detail: None,
+    };
+    let write = ResourceWrite {
+        tenant: ctx.tenant.clone(),
+        resource_type: rt.name.clone(),
+        id: r.id.clone(),
+        kind: WriteKind::Create,
+        expected_version: None,
+        new_version: 1,
+        time,
+        data: Some(r.data.clone()),
+    };
+    let body = render::resource(&state, &ctx, rt, &r, Some(&[]), &view);
+    let headers = render::resource_headers(&ctx, rt, &r, true);
+    commit(
+        &state,
+        &ctx,
+        write,
+        info,
+        StatusCode::CREATED,
+        headers,
+        Some(body),
+        unknown_note(&unknown),
+    )
+    .await
+}
+
+/// How a PUT or PATCH computes the new stored form from the current one.
+enum Update {
+    Replace(Value),
+    Patch(Vec<scimtrail_core::PatchOperation>),
+}
+
+pub async fn replace(
+    State(state): State<AppState>,
+    Extension(ctx): Extension<Arc<Ctx>>,
+    Path((endpoint, id)): Path<(String, String)>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let rt = resource_type(&state, &endpoint)?;
+    let input = json_body(&ctx)?;
+    update(
+        &state,
+        &ctx,
+        rt,
+        &id,
+        &headers,
+        Update::Replace(input),
+        "replace",
+    )
+    .await
+}
+
+pub async fn patch(
+    State(state): State<AppState>,
+    Extension(ctx): Extension<Arc<Ctx>>,
+    Path((endpoint, id)): Path<(String, String)>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let rt = resource_type(&state, &endpoint)?;
+    let ops = parse_patch(&json_body(&ctx)?)?;
+    update(&state, &ctx, rt, &id, &headers, Update::Patch(ops), "patch").await
+}
+
+async fn load(
+    state: &AppState,
+    ctx: &Ctx,
+    rt: &ResourceType,
+    id: &str,
+) -> Result<StoredResource, ApiError> {
+    Ok(state
+        .store
+        .get(&ctx.tenant, &rt.name, id, true)
+        .await?
+        .ok_or_else(|| ScimError::not_found(format!("{} {id} not found", rt.name)))?)
+}
+
+fn check_version(current: &StoredResource, wanted: Option<i64>) -> Result<(), ScimError> {
+    match wanted {
+        Some(v) if v != current.version => Err(ScimError::precondition_failed(format!(
+            "If-Match names version W/\"{v}\" but the resource is at W/\"{}\"",
+            current.version
+        ))),
+        _ => Ok(()),
+    }
+}
+
+async fn update(
+    state: &AppState,
+    ctx: &Ctx,
+    rt: &ResourceType,
+    id: &str,
+    headers: &HeaderMap,
+    how: Update,
+    scim_op: &str,
+) -> Result<Response, ApiError> {
+    let view = View::from_query(&QueryParams::parse(ctx)?)?;
+    let wanted = if_match(headers)?;
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        let current = load(state, ctx, rt, id).await?;
+        check_version(&current, wanted)?;
+        let norm = match &how {
+            Update::Replace(input) => normalize(&state.registry, rt, input, Some(id))?,
+            Update::Patch(ops) => apply_patch(&state.registry, rt, &current.data, ops, id)?,
+        };
+        let mut data = norm.resource;
+        let unknown = resolve(state, ctx, rt, &mut data).await?;
+        let changed = changes(Some(&current.data), Some(&data), &norm.secrets);
+        let data_changed = data != current.data;
+        let version = if data_changed {
+            current.version + 1
+        } else {
+            current.version
+        };
+        let time = now();
+        let r = StoredResource {
+            version,
+            last_modified: if data_changed {
+                time.clone()
+            } else {
+                current.last_modified.clone()
+            },
+            data,
+            ..current.clone()
+        };
+        let info = EventInfo {
+            action: update_action(rt, &current.data, &r.data, &changed),
+            scim: Some(scim_op.into()),
+            target: render::target(rt, &r, Some(current.version), Some(version)),
+            changes: changed,
+            detail: None,
+        };
+        let groups = if rt.name == "User" && view.wants("groups") {
+            state
+                .store
+                .groups_of(&ctx.tenant, std::slice::from_ref(&r.id))
+                .await?
+                .remove(&r.id)
+        } else {
+            None
+        };
+        let body = render::resource(state, ctx, rt, &r, groups.as_deref(), &view);
+        let headers = render::resource_headers(ctx, rt, &r, false);
+        let note = unknown_note(&unknown);
+        if !data_changed {
+            // Nothing to store: no new version, but the request is still recorded.
+            return Ok(respond(
+                StatusCode::OK,
+                headers,
+                Some(body),
+                note,
+                Some(info),
+            ));
+        }
+        let write = ResourceWrite {
+            tenant: ctx.tenant.clone(),
+            resource_type: rt.name.clone(),
+            id: id.to_string(),
+            kind: WriteKind::Replace,
+            expected_version: Some(current.version),
+            new_version: version,
+            time,
+            data: Some(r.data.clone()),
+        };
+        match commit(
+            state,
+            ctx,
+            write,
+            info,
+            StatusCode::OK,
+            headers,
+            Some(body),
+            note,
+        )
+        .await
+        {
+            Err(ApiError::Scim(e)) if e.status == 412 && wanted.is_none() && attempt < ATTEMPTS => {
+                continue
+            }
+            other => return other,
+        }
+    }
+}
+
+/// The semantic action of an update: (de)activation and pure membership changes are named.
+fn update_action(
+    rt: &ResourceType,
+    old: &Value,
+    new: &Value,
+    changed: &[scimtrail_audit::Change],
+) -> String {
+    if rt.name == "User" {
+        let active = |v: &Value| v.get("active").and_then(Value::as_bool);
+        return match (active(old), active(new)) {
+            (Some(true) | None, Some(false)) => "user.deactivate",
+            (Some(false), Some(true) | None) => "user.reactivate",
+            _ => "user.update",
+        }
+        .into();
+    }
+    let member = |c: &&scimtrail_audit::Change| c.path == "members";
+    if !changed.is_empty() && changed.iter().all(|c| member(&c) && c.op == "add") {
+        "group.member.add".into()
+    } else if !changed.is_empty() && changed.iter().all(|c| member(&c) && c.op == "remove") {
+        "group.member.remove".into()
+    } else {
+        "group.update".into()
+    }
+}
+
+pub async fn delete(
+    State(state): State<AppState>,
+    Extension(ctx): Extension<Arc<Ctx>>,
+    Path((endpoint, id)): Path<(String, String)>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let rt = resource_type(&state, &endpoint)?;
+    let wanted = if_match(&headers)?;
+    let current = load(&state, &ctx, rt, &id).await?;
+    check_version(&current, wanted)?;
+    let version = current.version + 1;
+    let info = EventInfo {
+        action: format!("{}.delete", prefix(rt)),
+        scim: Some("delete".into()),
+        target: render::target(rt, &current, Some(current.version), Some(version)),
+        changes: changes(Some(&current.data), None, &[]),
+        detail: None,
+    };
+    let write = ResourceWrite {
+        tenant: ctx.tenant.clone(),
+        resource_type: rt.name.clone(),
+        id: id.clone(),
+        kind: WriteKind::Delete,
+        expected_version: Some(current.version),
+        new_version: version,
+        time: now(),
+        data: None,
+    };
+    commit(
+        &state,
+        &ctx,
+        write,
+        info,
+        StatusCode::NO_CONTENT,
+        HeaderMap::new(),
+        None,
+        None,
+    )
+    .await
+}
+
+fn respond(
+    status: StatusCode,
+    mut headers: HeaderMap,
+    body: Option<Value>,
+    note: Option<String>,
+    info: Option<EventInfo>,
+) -> Response {
+    if let Some(n) = &note {
+        if let Ok(v) = HeaderValue::from_str(&format!("299 scimtrail \"{}\"", n.replace('"', "'")))
+        {
+            headers.insert(header::WARNING, v);
+        }
+    }
+    let mut resp = match body {
+        Some(b) => (status, headers, b.to_string()).into_response(),
+        None => (status, headers).into_response(),
+    };
+    if let Some(mut info) = info {
+        // Carried to the middleware, which records it.
+        info.detail = note;
+        resp.extensions_mut().insert(info);
+    }
+    resp
+}
+
+/// Store the write with its event; answer only once both are committed.
+#[allow(clippy::too_many_arguments)]
+async fn commit(
+    state: &AppState,
+    ctx: &Ctx,
+    write: ResourceWrite,
+    info: EventInfo,
+    status: StatusCode,
+    headers: HeaderMap,
+    body: Option<Value>,
+    note: Option<String>,
+) -> Result<Response, ApiError> {
+    let mut resp = respond(status, headers, body.clone(), note.clone(), None);
+    let bytes = body.map(|b| b.to_string()).unwrap_or_default();
+    let payload = response_payload(state, resp.headers(), bytes.as_bytes());
+    let info = EventInfo {
+        detail: note,
+        ..info
+    };
+    let event = ctx.event(state, info, status.as_u16(), None, payload);
+    state.store.write(write, event).await?;
+    resp.extensions_mut().insert(Recorded);
+    Ok(resp)
+}

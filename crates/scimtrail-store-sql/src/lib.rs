@@ -1,0 +1,63 @@
+//! SQL implementations of the scimtrail [`Store`].
+//!
+//! Main design choice: SQLite runs with one writer connection and a pool of readers in WAL mode.
+//! Writers are serialised by SQLite anyway; funnelling them through one connection with
+//! `BEGIN IMMEDIATE` makes every write transaction take the write lock up front (no busy
+//! upgrades), lets the next `seq` be read inside the transaction without gaps, and never blocks
+//! readers, who see the last committed snapshot.
+
+mod filter_sql;
+mod sqlite;
+
+use std::sync::Arc;
+
+use scimtrail_core::Registry;
+use scimtrail_store::{Store, StoreError};
+
+pub use sqlite::SqliteStore;
+
+/// Open the store a database URL names: `sqlite://path` (created on first use).
+pub async fn connect(url: &str, registry: Arc<Registry>) -> Result<Arc<dyn Store>, StoreError> {
+    if url.starts_with("sqlite:") {
+        Ok(Arc::new(SqliteStore::open(url, registry).await?))
+    } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
+        Err(StoreError::Backend(
+            "PostgreSQL is not supported yet; use a sqlite:// database URL".into(),
+        ))
+    } else {
+        Err(StoreError::Backend(format!(
+            "unsupported database URL scheme in {:?}; expected sqlite://",
+            redact_url(url)
+        )))
+    }
+}
+
+/// A database URL safe to print: any password is hidden.
+pub fn redact_url(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(s), Some(at)) if at > s => {
+            let creds = &url[s + 3..at];
+            match creds.find(':') {
+                Some(c) => format!("{}{}:****{}", &url[..s + 3], &creds[..c], &url[at..]),
+                None => url.to_string(),
+            }
+        }
+        _ => url.to_string(),
+    }
+}
+
+pub(crate) fn backend(e: sqlx::Error) -> StoreError {
+    StoreError::Backend(e.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn urls_hide_passwords() {
+        assert_eq!(
+            super::redact_url("postgres://u:secret@h/db"),
+            "postgres://u:****@h/db"
+        );
+        assert_eq!(super::redact_url("sqlite://./x.db"), "sqlite://./x.db");
+    }
+}

@@ -1,0 +1,105 @@
+//! Audit event queries: every filterable attribute is an indexed column.
+
+use base64::Engine as _;
+use scimtrail_core::AttrPath;
+use scimtrail_store::{EventPage, EventQuery, StoreError, StoreResult};
+use serde_json::Value;
+use sqlx::{Row, SqlitePool};
+
+use crate::backend;
+use crate::filter_sql::{to_sql, ColKind, Column, Param};
+
+/// Event attributes that filters may name, and their columns.
+fn event_column(p: &AttrPath) -> Option<Column> {
+    if p.urn.is_some() {
+        return None;
+    }
+    let col = |name, kind| Some(Column { name, kind });
+    let name = p.name.to_ascii_lowercase();
+    let sub = p.sub.as_deref().map(str::to_ascii_lowercase);
+    match (name.as_str(), sub.as_deref()) {
+        ("id", None) => col("id", ColKind::Text),
+        ("seq", None) => col("seq", ColKind::Int),
+        ("time", None) => col("time", ColKind::Time),
+        ("requestid", None) => col("request_id", ColKind::Text),
+        ("parentid", None) => col("parent_id", ColKind::Text),
+        ("action", None) => col("action", ColKind::Text),
+        ("actor", Some("kind")) => col("actor_kind", ColKind::Text),
+        ("actor", Some("id")) => col("actor_id", ColKind::Text),
+        ("actor", Some("name")) => col("actor_name", ColKind::Text),
+        ("actor", Some("client")) => col("actor_client", ColKind::Text),
+        ("operation", Some("method")) => col("method", ColKind::Text),
+        ("operation", Some("scim")) => col("scim_op", ColKind::Text),
+        ("target", Some("type")) => col("target_type", ColKind::Text),
+        ("target", Some("id")) => col("target_id", ColKind::Text),
+        ("target", Some("externalid")) => col("target_external_id", ColKind::Text),
+        ("outcome", Some("result")) => col("result", ColKind::Text),
+        ("outcome", Some("status")) => col("status", ColKind::Int),
+        _ => None,
+    }
+}
+
+fn with_leaf_hash(body: &str, leaf: &[u8]) -> StoreResult<Value> {
+    let mut v: Value =
+        serde_json::from_str(body).map_err(|e| StoreError::Backend(e.to_string()))?;
+    if let Some(obj) = v.as_object_mut() {
+        obj.insert(
+            "leafHash".into(),
+            Value::String(base64::engine::general_purpose::STANDARD.encode(leaf)),
+        );
+    }
+    Ok(v)
+}
+
+pub async fn events(pool: &SqlitePool, tenant: &str, q: &EventQuery) -> StoreResult<EventPage> {
+    let mut sql = String::from("SELECT seq, body, leaf_hash FROM audit_events WHERE tenant = ?");
+    let mut params = vec![Param::Text(tenant.into())];
+    if let Some(f) = &q.filter {
+        sql.push_str(" AND ");
+        to_sql(f, &event_column, &mut sql, &mut params).map_err(StoreError::InvalidQuery)?;
+    }
+    let (cmp, order) = if q.ascending {
+        (">", "ASC")
+    } else {
+        ("<", "DESC")
+    };
+    if let Some(after) = q.after_seq {
+        sql.push_str(&format!(" AND seq {cmp} ?"));
+        params.push(Param::Int(after as i64));
+    }
+    sql.push_str(&format!(" ORDER BY seq {order} LIMIT ?"));
+    params.push(Param::Int(q.count as i64 + 1));
+    let mut query = sqlx::query(&sql);
+    for p in &params {
+        query = match p {
+            Param::Text(s) => query.bind(s.as_str()),
+            Param::Int(i) => query.bind(*i),
+        };
+    }
+    let rows = query.fetch_all(pool).await.map_err(backend)?;
+    let more = rows.len() > q.count;
+    let mut items = Vec::with_capacity(q.count);
+    let mut last = None;
+    for row in rows.iter().take(q.count) {
+        let seq: i64 = row.try_get("seq").map_err(backend)?;
+        let body: String = row.try_get("body").map_err(backend)?;
+        let leaf: Vec<u8> = row.try_get("leaf_hash").map_err(backend)?;
+        items.push(with_leaf_hash(&body, &leaf)?);
+        last = Some(seq as u64);
+    }
+    Ok(EventPage {
+        items,
+        next_seq: if more { last } else { None },
+    })
+}
+
+pub async fn event(pool: &SqlitePool, tenant: &str, id: &str) -> StoreResult<Option<Value>> {
+    let row: Option<(String, Vec<u8>)> =
+        sqlx::query_as("SELECT body, leaf_hash FROM audit_events WHERE tenant = ? AND id = ?")
+            .bind(tenant)
+            .bind(id)
+            .fetch_optional(pool)
+            .await
+            .map_err(backend)?;
+    row.map(|(b, l)| with_leaf_hash(&b, &l)).transpose()
+}

@@ -1,0 +1,142 @@
+//! The embedded SQLite store.
+
+mod events;
+mod read;
+mod tokens;
+mod write;
+
+use std::str::FromStr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use scimtrail_audit::AuditEvent;
+use scimtrail_core::Registry;
+use scimtrail_store::*;
+use serde_json::Value;
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::SqlitePool;
+
+use crate::backend;
+
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
+
+pub struct SqliteStore {
+    /// Exactly one connection: every write transaction goes through it.
+    writer: SqlitePool,
+    /// Readers never wait for the writer (WAL).
+    reader: SqlitePool,
+    /// For evaluating the parts of a list filter that SQL cannot.
+    registry: Arc<Registry>,
+}
+
+impl SqliteStore {
+    pub async fn open(url: &str, registry: Arc<Registry>) -> StoreResult<Self> {
+        let opts = SqliteConnectOptions::from_str(url)
+            .map_err(|e| StoreError::Backend(format!("bad database URL: {e}")))?
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Normal)
+            .foreign_keys(true)
+            .busy_timeout(Duration::from_secs(10));
+        if let Some(dir) = opts.get_filename().parent() {
+            if !dir.as_os_str().is_empty() {
+                std::fs::create_dir_all(dir).map_err(|e| {
+                    StoreError::Backend(format!("cannot create {}: {e}", dir.display()))
+                })?;
+            }
+        }
+        let writer = SqlitePoolOptions::new()
+            .max_connections(1)
+            .min_connections(1)
+            .acquire_timeout(Duration::from_secs(30))
+            .connect_with(opts.clone())
+            .await
+            .map_err(backend)?;
+        MIGRATOR
+            .run(&writer)
+            .await
+            .map_err(|e| StoreError::Backend(e.to_string()))?;
+        let reader = SqlitePoolOptions::new()
+            .max_connections(8)
+            .acquire_timeout(Duration::from_secs(30))
+            .connect_with(opts.read_only(true))
+            .await
+            .map_err(backend)?;
+        Ok(SqliteStore {
+            writer,
+            reader,
+            registry,
+        })
+    }
+
+    /// Close both pools, checkpointing the WAL.
+    pub async fn close(&self) {
+        self.reader.close().await;
+        self.writer.close().await;
+    }
+}
+
+#[async_trait]
+impl Store for SqliteStore {
+    async fn write(&self, write: ResourceWrite, event: AuditEvent) -> StoreResult<AuditEvent> {
+        write::write(&self.writer, write, event).await
+    }
+    async fn append_event(&self, event: AuditEvent) -> StoreResult<AuditEvent> {
+        write::append_event(&self.writer, event).await
+    }
+    async fn get(
+        &self,
+        tenant: &str,
+        resource_type: &str,
+        id: &str,
+        with_members: bool,
+    ) -> StoreResult<Option<StoredResource>> {
+        read::get(&self.reader, tenant, resource_type, id, with_members).await
+    }
+    async fn list(&self, tenant: &str, query: &ListQuery) -> StoreResult<Page> {
+        read::list(&self.reader, &self.registry, tenant, query).await
+    }
+    async fn groups_of(
+        &self,
+        tenant: &str,
+        member_ids: &[String],
+    ) -> StoreResult<std::collections::HashMap<String, Vec<GroupRef>>> {
+        read::groups_of(&self.reader, tenant, member_ids).await
+    }
+    async fn lookup(
+        &self,
+        tenant: &str,
+        ids: &[String],
+    ) -> StoreResult<std::collections::HashMap<String, ResourceRef>> {
+        read::lookup(&self.reader, tenant, ids).await
+    }
+    async fn events(&self, tenant: &str, query: &EventQuery) -> StoreResult<EventPage> {
+        events::events(&self.reader, tenant, query).await
+    }
+    async fn event(&self, tenant: &str, id: &str) -> StoreResult<Option<Value>> {
+        events::event(&self.reader, tenant, id).await
+    }
+    async fn token_count(&self) -> StoreResult<i64> {
+        tokens::count(&self.reader).await
+    }
+    async fn create_token(&self, token: NewToken) -> StoreResult<TokenInfo> {
+        tokens::create(&self.writer, token).await
+    }
+    async fn find_token(&self, hash_hex: &str) -> StoreResult<Option<TokenInfo>> {
+        tokens::find(&self.reader, hash_hex).await
+    }
+    async fn list_tokens(&self) -> StoreResult<Vec<TokenInfo>> {
+        tokens::list(&self.reader).await
+    }
+    async fn revoke_token(&self, id_or_name: &str) -> StoreResult<bool> {
+        tokens::revoke(&self.writer, id_or_name).await
+    }
+    async fn ping(&self) -> StoreResult<()> {
+        sqlx::query("SELECT 1")
+            .execute(&self.reader)
+            .await
+            .map_err(backend)?;
+        Ok(())
+    }
+}

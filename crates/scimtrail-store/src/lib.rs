@@ -1,0 +1,89 @@
+//! The storage boundary of scimtrail.
+//!
+//! Main design choice: there is no way to write a resource without an audit event. Every write
+//! method takes the [`AuditEvent`] and the implementation commits the resource row, its version
+//! snapshot and the sealed event in one transaction — or none of them. Concurrency control is
+//! optimistic: a replace or delete names the version it was computed from, and the store refuses
+//! it with [`StoreError::VersionConflict`] if the resource moved on (a real compare-and-swap, the
+//! base for `If-Match`).
+
+mod repr;
+mod types;
+
+pub use repr::{representation, user_groups_json};
+pub use types::*;
+
+use async_trait::async_trait;
+use scimtrail_audit::AuditEvent;
+use serde_json::Value;
+
+/// A store failure. Mapped to a SCIM error in one place in the server.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("resource not found")]
+    NotFound,
+    /// The resource's version is not the one the write was computed from.
+    #[error("version conflict: resource is at version {current}")]
+    VersionConflict { current: i64 },
+    /// A uniqueness constraint (userName) was violated.
+    #[error("{0}")]
+    Uniqueness(String),
+    #[error("invalid query: {0}")]
+    InvalidQuery(String),
+    #[error("storage backend error: {0}")]
+    Backend(String),
+}
+
+pub type StoreResult<T> = Result<T, StoreError>;
+
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// Apply a resource write and append its event, atomically. Returns the sealed event.
+    async fn write(&self, write: ResourceWrite, event: AuditEvent) -> StoreResult<AuditEvent>;
+
+    /// Append an event that records no resource change (reads, failures, auth failures).
+    async fn append_event(&self, event: AuditEvent) -> StoreResult<AuditEvent>;
+
+    /// A live (not deleted) resource. Group members are loaded only when `with_members`.
+    async fn get(
+        &self,
+        tenant: &str,
+        resource_type: &str,
+        id: &str,
+        with_members: bool,
+    ) -> StoreResult<Option<StoredResource>>;
+
+    /// A page of live resources of one type, in a stable order (creation order).
+    async fn list(&self, tenant: &str, query: &ListQuery) -> StoreResult<Page>;
+
+    /// The groups each of `member_ids` is a direct member of (for the derived User `groups`).
+    async fn groups_of(
+        &self,
+        tenant: &str,
+        member_ids: &[String],
+    ) -> StoreResult<std::collections::HashMap<String, Vec<GroupRef>>>;
+
+    /// For each id that names a live resource: its type and display name. Used to check and fill
+    /// in Group members.
+    async fn lookup(
+        &self,
+        tenant: &str,
+        ids: &[String],
+    ) -> StoreResult<std::collections::HashMap<String, ResourceRef>>;
+
+    /// Audit events, newest first unless `query.ascending`.
+    async fn events(&self, tenant: &str, query: &EventQuery) -> StoreResult<EventPage>;
+
+    /// One audit event (with its `leafHash`) by id.
+    async fn event(&self, tenant: &str, id: &str) -> StoreResult<Option<Value>>;
+
+    /// Tokens: stored as SHA-256 hashes only.
+    async fn token_count(&self) -> StoreResult<i64>;
+    async fn create_token(&self, token: NewToken) -> StoreResult<TokenInfo>;
+    async fn find_token(&self, hash_hex: &str) -> StoreResult<Option<TokenInfo>>;
+    async fn list_tokens(&self) -> StoreResult<Vec<TokenInfo>>;
+    async fn revoke_token(&self, id_or_name: &str) -> StoreResult<bool>;
+
+    /// Whether the backend answers (for `/readyz`).
+    async fn ping(&self) -> StoreResult<()>;
+}

@@ -1,0 +1,40 @@
+//! The `scimtrail` binary: command-line parsing, configuration, and wiring.
+
+mod config;
+mod serve;
+mod token;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(
+    name = "scimtrail",
+    version,
+    about = "SCIM 2.0 provisioning server with a tamper-evident audit log"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the server.
+    Serve(config::ServeArgs),
+    /// Manage API tokens.
+    #[command(subcommand)]
+    Token(token::TokenCommand),
+}
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    rt.block_on(async {
+        match cli.command {
+            Command::Serve(args) => serve::run(args).await,
+            Command::Token(cmd) => token::run(cmd).await,
+        }
+    })
+}

@@ -1,0 +1,83 @@
+//! `scimtrail serve`.
+
+use std::sync::Arc;
+
+use anyhow::Context as _;
+use scimtrail_server::{auth, AppState, ServerConfig};
+use tokio::net::TcpListener;
+
+use crate::config::ServeArgs;
+
+pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
+    let s = args.resolve()?;
+    init_logging(s.log_json);
+    let registry = Arc::new(scimtrail_core::Registry::builtin());
+    let store = scimtrail_store_sql::connect(&s.database, registry.clone())
+        .await
+        .with_context(|| {
+            format!(
+                "cannot open database {}",
+                scimtrail_store_sql::redact_url(&s.database)
+            )
+        })?;
+    let config = ServerConfig {
+        tenant: "default".into(),
+        system_name: s.system_name.clone(),
+        base_url: s.base_url.clone(),
+        max_body_bytes: s.max_body_bytes,
+        audit_body_cap: s.audit_body_cap,
+    };
+    let env_token = std::env::var("SCIMTRAIL_BOOTSTRAP_TOKEN").ok();
+    if let Some(token) =
+        auth::bootstrap(store.as_ref(), env_token.as_deref(), &config.tenant).await?
+    {
+        // Printed once, to stdout only; only its hash is stored.
+        println!("bootstrap admin token (shown once, store it now): {token}");
+    }
+    let listener = TcpListener::bind(&s.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", s.listen))?;
+    let addr = listener.local_addr()?;
+    println!("scimtrail listening on http://{addr} (SCIM base http://{addr}/scim/v2)");
+    tracing::info!(%addr, database = %scimtrail_store_sql::redact_url(&s.database), "started");
+    let state = AppState::new(store, registry, config);
+    scimtrail_server::serve(listener, state, shutdown_signal()).await?;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+fn init_logging(json: bool) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sqlx=warn"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    if json {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
+}
+
+/// SIGINT or SIGTERM.
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+    tracing::info!("shutting down; finishing requests in flight");
+}
