@@ -1,6 +1,7 @@
 //! PATCH requests (RFC 7644 §3.5.2): parsing here, the engine in `apply.rs`.
 
 mod apply;
+mod ops;
 
 use serde_json::Value;
 

@@ -219,5 +219,4 @@ impl fmt::Display for PatchPath {
 }
 
 #[cfg(test)]
-#[path = "path_tests.rs"]
 mod tests;

@@ -202,5 +202,4 @@ pub fn project(
 }
 
 #[cfg(test)]
-#[path = "project_tests.rs"]
 mod tests;

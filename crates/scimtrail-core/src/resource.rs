@@ -1,12 +1,15 @@
 //! Validation and normalization of client-supplied resources (POST/PUT bodies, PATCH results).
 
+mod value;
+
 use serde_json::{Map, Value};
-use time::format_description::well_known::Rfc3339;
-use time::OffsetDateTime;
 
 use crate::error::{ScimError, ScimResult};
 use crate::path::{short, AttrPath};
-use crate::schema::{AttrType, Attribute, Mutability, Registry, ResourceType, GROUP_SCHEMA};
+use crate::schema::{Attribute, Mutability, Registry, ResourceType};
+
+use value::type_error;
+pub(crate) use value::{fix_primary, is_absent, is_members, Ctx};
 
 /// Result of validating client input for a create/replace (and the final state after PATCH).
 #[derive(Debug, Clone, PartialEq)]
@@ -17,200 +20,6 @@ pub struct Normalized {
     pub resource: Value,
     /// Canonical paths of writeOnly / returned:never attributes the input supplied (not stored).
     pub secrets: Vec<String>,
-}
-
-/// Per-call normalization settings and the secrets seen so far.
-pub(crate) struct Ctx {
-    /// Keep writeOnly values in place (PATCH works on a draft normalized again at the end).
-    pub keep_secrets: bool,
-    /// Skip required-attribute checks (partial values merged by PATCH).
-    pub partial: bool,
-    pub secrets: Vec<String>,
-}
-
-fn type_error(path: &str, expected: &str) -> ScimError {
-    ScimError::invalid_value(format!("attribute '{path}' must be {expected}"))
-}
-
-/// `null`, `[]` and `{}` mean "absent".
-pub(crate) fn is_absent(v: &Value) -> bool {
-    match v {
-        Value::Null => true,
-        Value::Array(a) => a.is_empty(),
-        Value::Object(o) => o.is_empty(),
-        _ => false,
-    }
-}
-
-impl Ctx {
-    pub(crate) fn new(keep_secrets: bool, partial: bool) -> Ctx {
-        Ctx {
-            keep_secrets,
-            partial,
-            secrets: Vec::new(),
-        }
-    }
-
-    /// Whether a value given for `def` should be stored; records secrets.
-    fn admit(&mut self, def: &Attribute, v: &Value, path: &str) -> bool {
-        if def.mutability == Mutability::ReadOnly || is_absent(v) {
-            return false;
-        }
-        if def.is_secret() && !self.keep_secrets {
-            if !self.secrets.iter().any(|s| s == path) {
-                self.secrets.push(path.to_string());
-            }
-            return false;
-        }
-        true
-    }
-
-    /// Normalize a value for attribute `def` (single or multi-valued). `None` = absent.
-    pub(crate) fn value(
-        &mut self,
-        def: &Attribute,
-        v: &Value,
-        path: &str,
-        members: bool,
-    ) -> ScimResult<Option<Value>> {
-        if !def.multi_valued {
-            if v.is_array() {
-                return Err(type_error(path, "single-valued"));
-            }
-            return self.single(def, v, path, members);
-        }
-        let items: Vec<&Value> = match v {
-            Value::Array(a) => a.iter().collect(),
-            other => vec![other],
-        };
-        let mut out: Vec<Value> = Vec::with_capacity(items.len());
-        for item in items {
-            if item.is_array() {
-                return Err(type_error(path, "an array of single values"));
-            }
-            let Some(n) = self.single(def, item, path, members)? else {
-                continue;
-            };
-            let dup = if members {
-                let val = n.get("value");
-                out.iter().any(|e| e.get("value") == val)
-            } else {
-                out.contains(&n)
-            };
-            if !dup {
-                out.push(n);
-            }
-        }
-        if def.attr_type == AttrType::Complex {
-            fix_primary(&mut out, None);
-        }
-        Ok((!out.is_empty()).then_some(Value::Array(out)))
-    }
-
-    /// Normalize one (non-array) value.
-    pub(crate) fn single(
-        &mut self,
-        def: &Attribute,
-        v: &Value,
-        path: &str,
-        members: bool,
-    ) -> ScimResult<Option<Value>> {
-        if v.is_null() {
-            return Ok(None);
-        }
-        let out = match def.attr_type {
-            AttrType::String | AttrType::Reference | AttrType::Binary => match v {
-                Value::String(_) => v.clone(),
-                _ => return Err(type_error(path, "a string")),
-            },
-            AttrType::Boolean => match v {
-                Value::Bool(_) => v.clone(),
-                Value::String(s) if s.eq_ignore_ascii_case("true") => Value::Bool(true),
-                Value::String(s) if s.eq_ignore_ascii_case("false") => Value::Bool(false),
-                _ => return Err(type_error(path, "a boolean")),
-            },
-            AttrType::Integer => match v {
-                Value::Number(n) if n.is_i64() || n.is_u64() => v.clone(),
-                _ => return Err(type_error(path, "an integer")),
-            },
-            AttrType::Decimal => match v {
-                Value::Number(_) => v.clone(),
-                _ => return Err(type_error(path, "a number")),
-            },
-            AttrType::DateTime => match v {
-                Value::String(s) if OffsetDateTime::parse(s, &Rfc3339).is_ok() => v.clone(),
-                _ => return Err(type_error(path, "an RFC 3339 dateTime string")),
-            },
-            AttrType::Complex => return self.complex(def, v, path, members),
-        };
-        Ok(Some(out))
-    }
-
-    fn complex(
-        &mut self,
-        def: &Attribute,
-        v: &Value,
-        path: &str,
-        members: bool,
-    ) -> ScimResult<Option<Value>> {
-        let wrapped;
-        let obj = match v {
-            Value::Object(o) => o,
-            Value::String(_) if def.sub_attribute("value").is_some() => {
-                // E11: `"manager": "id"` means `{"value": "id"}`.
-                wrapped = Map::from_iter([("value".to_string(), v.clone())]);
-                &wrapped
-            }
-            _ => return Err(type_error(path, "a complex object")),
-        };
-        let mut found: Vec<(&Attribute, Value)> = Vec::new();
-        for (k, sv) in obj {
-            let sub = def.sub_attribute(k).ok_or_else(|| {
-                ScimError::invalid_syntax(format!("unknown attribute '{path}.{}'", short(k)))
-            })?;
-            let sub_path = format!("{path}.{}", sub.name);
-            if (members && sub.name == "$ref") || !self.admit(sub, sv, &sub_path) {
-                continue;
-            }
-            if let Some(n) = self.value(sub, sv, &sub_path, false)? {
-                found.retain(|(a, _)| a.name != sub.name);
-                found.push((sub, n));
-            }
-        }
-        let mut out = Map::new();
-        for sub in &def.sub_attributes {
-            if let Some((_, n)) = found.iter().find(|(a, _)| a.name == sub.name) {
-                out.insert(sub.name.clone(), n.clone());
-            } else if sub.required && !self.partial && sub.mutability != Mutability::ReadOnly {
-                return Err(ScimError::invalid_value(format!(
-                    "attribute '{path}.{}' is required",
-                    sub.name
-                )));
-            }
-        }
-        Ok((!out.is_empty()).then_some(Value::Object(out)))
-    }
-}
-
-/// At most one element may be primary: keep `keep` (or else the first primary) and set the
-/// others' `primary` to false.
-pub(crate) fn fix_primary(items: &mut [Value], keep: Option<usize>) {
-    let is_primary = |v: &Value| v.get("primary") == Some(&Value::Bool(true));
-    let keep = keep
-        .filter(|&i| items.get(i).is_some_and(is_primary))
-        .or_else(|| items.iter().position(is_primary));
-    for (i, item) in items.iter_mut().enumerate() {
-        if Some(i) != keep && is_primary(item) {
-            if let Some(o) = item.as_object_mut() {
-                o.insert("primary".into(), Value::Bool(false));
-            }
-        }
-    }
-}
-
-/// Whether `def` is the Group `members` attribute (whose `$ref` the server computes).
-pub(crate) fn is_members(schema: &str, def: &Attribute) -> bool {
-    schema == GROUP_SCHEMA && def.name == "members"
 }
 
 fn starts_with_urn(k: &str) -> bool {
@@ -433,5 +242,4 @@ fn assemble(
 }
 
 #[cfg(test)]
-#[path = "resource_tests.rs"]
 mod tests;

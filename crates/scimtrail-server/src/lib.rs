@@ -11,6 +11,7 @@ mod audit_api;
 pub mod auth;
 mod context;
 mod error;
+mod locks;
 mod record;
 mod scim;
 
@@ -62,6 +63,8 @@ pub struct AppState {
     pub registry: Arc<Registry>,
     pub redactor: Arc<Redactor>,
     pub config: Arc<ServerConfig>,
+    /// Serialises read-modify-writes of one resource within this process.
+    pub locks: Arc<locks::KeyedLocks>,
 }
 
 impl AppState {
@@ -76,6 +79,7 @@ impl AppState {
             registry,
             redactor: Arc::new(Redactor::new(secrets)),
             config: Arc::new(config),
+            locks: Arc::default(),
         }
     }
 }

@@ -334,3 +334,37 @@ fn replace_on_complex_merges_and_multi_valued_replaces() {
         json!([{"value": "solo@x", "type": "other", "primary": true}])
     );
 }
+
+#[test]
+fn schema_level_paths_and_idempotence() {
+    let n = run(
+        "User",
+        user(),
+        json!([
+            {"op": "replace", "path": USER_SCHEMA, "value": {"title": "Boss"}},
+            {"op": "add", "path": ENT, "value": {"division": "North"}},
+        ]),
+    )
+    .expect("ok");
+    assert_eq!(n.resource["title"], json!("Boss"));
+    assert_eq!(n.resource[ENT], json!({"division": "North"}));
+    let e = run(
+        "User",
+        user(),
+        json!([{"op": "remove", "path": USER_SCHEMA}]),
+    )
+    .expect_err("core");
+    assert_eq!(e.scim_type, Some(ScimType::InvalidPath));
+    // Re-applying nothing to a normalized result changes nothing.
+    let again = run("User", n.resource.clone(), json!([])).expect("ok");
+    assert_eq!(again.resource, n.resource);
+    // The caller's value is untouched even when a later operation fails.
+    let before = user();
+    let reg = Registry::builtin();
+    let rt = reg.resource_type("User").expect("User");
+    let list = ops(
+        json!([{"op": "replace", "path": "title", "value": "x"}, {"op": "replace", "path": "id", "value": "y"}]),
+    );
+    assert!(apply_patch(&reg, rt, &before, &list, "id-1").is_err());
+    assert_eq!(before, user());
+}

@@ -21,7 +21,7 @@ use crate::record::response_payload;
 use crate::{AppState, Ctx};
 
 /// Attempts at a read-modify-write that lost a race without `If-Match`.
-const ATTEMPTS: usize = 3;
+const ATTEMPTS: usize = 5;
 
 fn now() -> String {
     format_time(time::OffsetDateTime::now_utc())
@@ -173,6 +173,7 @@ async fn update(
 ) -> Result<Response, ApiError> {
     let view = View::from_query(&QueryParams::parse(ctx)?)?;
     let wanted = if_match(headers)?;
+    let _guard = state.locks.lock(format!("{}/{id}", ctx.tenant)).await;
     let mut attempt = 0;
     loop {
         attempt += 1;
@@ -295,6 +296,7 @@ pub async fn delete(
 ) -> Result<Response, ApiError> {
     let rt = resource_type(&state, &endpoint)?;
     let wanted = if_match(&headers)?;
+    let _guard = state.locks.lock(format!("{}/{id}", ctx.tenant)).await;
     let current = load(&state, &ctx, rt, &id).await?;
     check_version(&current, wanted)?;
     let version = current.version + 1;

@@ -33,7 +33,7 @@ fn keys(v: &Value) -> Vec<&str> {
 fn defaults_drop_never_returned() {
     let v = run("", "");
     assert!(v.get("password").is_none());
-    assert_eq!(keys(&v).len(), 11);
+    assert_eq!(keys(&v).len(), 10);
 }
 
 #[test]
@@ -53,7 +53,7 @@ fn table() {
         (
             "",
             "groups,emails,meta,id,schemas,name,externalId,userName,serverExtra",
-            vec!["schemas", "id", ENT],
+            vec!["schemas", "id", ENT, "serverExtra"],
         ),
         (
             "",

@@ -123,3 +123,16 @@ fn bad_patch_paths() {
         );
     }
 }
+
+proptest::proptest! {
+    #[test]
+    fn path_parsers_never_panic(s in r#"[a-zA-Z.:\[\]"$ 0-9=-]{0,60}|\PC{0,60}"#) {
+        if let Ok(p) = AttrPath::parse(&s) {
+            proptest::prop_assert_eq!(AttrPath::parse(&p.to_string()), Ok(p));
+        }
+        if let Ok(p) = PatchPath::parse(&s) {
+            proptest::prop_assert_eq!(PatchPath::parse(&p.to_string()), Ok(p));
+        }
+        let _ = crate::project::parse_attr_list(&s);
+    }
+}

@@ -1,0 +1,252 @@
+use std::collections::HashSet;
+
+use serde_json::{json, Value};
+
+use crate::helpers::*;
+
+const FIELDS: &[&str] = &[
+    "id",
+    "seq",
+    "time",
+    "tenant",
+    "requestId",
+    "actor",
+    "action",
+    "operation",
+    "target",
+    "outcome",
+    "latencyMs",
+    "changes",
+    "request",
+    "response",
+    "parentId",
+    "leafHash",
+];
+
+#[tokio::test]
+async fn every_request_gets_exactly_one_complete_event() {
+    let app = spawn_app().await;
+    let mut rids = Vec::new();
+    let c = app.create_user("ann").await;
+    rids.push(c.request_id());
+    let id = c.id();
+    rids.push(app.get(&format!("/scim/v2/Users/{id}")).await.request_id());
+    rids.push(app.get("/scim/v2/Users").await.request_id());
+    rids.push(
+        app.patch(
+            &format!("/scim/v2/Users/{id}"),
+            json!({"Operations": [{"op": "replace", "path": "title", "value": "Dr"}]}),
+        )
+        .await
+        .request_id(),
+    );
+    rids.push(app.get("/scim/v2/Users/nope").await.request_id());
+    rids.push(
+        app.raw(app.client.get(app.url("/scim/v2/Users")))
+            .await
+            .request_id(),
+    );
+    rids.push(
+        app.delete(&format!("/scim/v2/Users/{id}"))
+            .await
+            .request_id(),
+    );
+
+    let events = app.all_events().await;
+    for rid in &rids {
+        let matching: Vec<&Value> = events
+            .iter()
+            .filter(|e| e["requestId"] == rid.as_str())
+            .collect();
+        assert_eq!(matching.len(), 1, "request {rid}");
+        let e = matching[0];
+        for f in FIELDS {
+            assert!(e.get(*f).is_some(), "field {f} missing in {e}");
+        }
+        assert_eq!(e["tenant"], "default");
+        assert_eq!(e["target"]["system"], "test-system");
+        assert!(e["time"].as_str().unwrap().len() == "2026-11-28T13:32:22.123456Z".len());
+        assert!(e["leafHash"].as_str().unwrap().len() == 44);
+        assert!(
+            uuid::Uuid::parse_str(e["id"].as_str().unwrap())
+                .unwrap()
+                .get_version_num()
+                == 7
+        );
+    }
+    // seq: 0, 1, 2… with no gaps.
+    let seqs: Vec<u64> = events.iter().map(|e| e["seq"].as_u64().unwrap()).collect();
+    assert_eq!(seqs, (0..seqs.len() as u64).collect::<Vec<_>>());
+    let ids: HashSet<&str> = events.iter().map(|e| e["id"].as_str().unwrap()).collect();
+    assert_eq!(ids.len(), events.len());
+}
+
+#[tokio::test]
+async fn request_ids_round_trip() {
+    let app = spawn_app().await;
+    let r = app
+        .send(
+            reqwest::Method::GET,
+            "/scim/v2/Users",
+            None,
+            &[("x-request-id", "client-chosen-42")],
+        )
+        .await;
+    assert_eq!(r.request_id(), "client-chosen-42");
+    let e = app.event_of("client-chosen-42").await;
+    assert_eq!(e["action"], "resource.list");
+    assert_eq!(e["operation"]["scim"], "list");
+    let evil = app
+        .send(
+            reqwest::Method::GET,
+            "/scim/v2/Users",
+            None,
+            &[("x-request-id", "bad id with spaces")],
+        )
+        .await;
+    assert_ne!(evil.request_id(), "bad id with spaces");
+    app.event_of(&evil.request_id()).await;
+}
+
+#[tokio::test]
+async fn events_name_actor_client_and_redact() {
+    let app = spawn_app().await;
+    let r = app
+        .send(
+            reqwest::Method::POST,
+            "/scim/v2/Users",
+            Some(&json!({"userName": "okta-user", "password": "hunter2-canary"})),
+            &[("user-agent", "Okta SCIM Client 1.0.0")],
+        )
+        .await;
+    assert_eq!(r.status, 201);
+    let e = app.event_of(&r.request_id()).await;
+    assert_eq!(e["actor"]["kind"], "token");
+    assert_eq!(e["actor"]["name"], "bootstrap");
+    assert_eq!(e["actor"]["client"], "Okta");
+    assert_eq!(e["actor"]["userAgent"], "Okta SCIM Client 1.0.0");
+    assert_eq!(e["actor"]["ip"], "127.0.0.1");
+    assert_eq!(e["action"], "user.create");
+    assert_eq!(e["operation"]["method"], "POST");
+    assert_eq!(e["operation"]["path"], "/scim/v2/Users");
+    assert_eq!(e["target"]["type"], "User");
+    assert_eq!(e["target"]["display"], "okta-user");
+    assert_eq!(e["request"]["body"]["password"], "[REDACTED]");
+    assert_eq!(e["request"]["body"]["userName"], "okta-user");
+    assert_eq!(e["request"]["headers"]["authorization"], "[REDACTED]");
+    assert_eq!(e["response"]["body"]["userName"], "okta-user");
+    assert_eq!(e["response"]["headers"]["etag"], "W/\"1\"");
+    assert!(e["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|c| c["path"] == "password" && c["new"] == "[REDACTED]"));
+    assert!(!e.to_string().contains("hunter2-canary"));
+
+    let entra = app
+        .send(
+            reqwest::Method::GET,
+            "/scim/v2/Users",
+            None,
+            &[("user-agent", "Azure AD SCIM Client")],
+        )
+        .await;
+    assert_eq!(
+        app.event_of(&entra.request_id()).await["actor"]["client"],
+        "Microsoft Entra ID"
+    );
+}
+
+#[tokio::test]
+async fn query_filters_and_cursor() {
+    let app = spawn_app().await;
+    let a = app.create_user("a").await.id();
+    let b = app.create_user("b").await.id();
+    for _ in 0..3 {
+        app.get(&format!("/scim/v2/Users/{a}")).await;
+    }
+    let r = app
+        .get(&format!(
+            "/audit/v1/events?filter={}",
+            enc(&format!("target.id eq \"{a}\""))
+        ))
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let items = r.body["Resources"].as_array().unwrap();
+    assert_eq!(items.len(), 4);
+    assert_eq!(items[0]["action"], "resource.read", "newest first");
+    assert_eq!(items[3]["action"], "user.create");
+    assert!(items.iter().all(|e| e["target"]["id"] == a.as_str()));
+    let seqs: Vec<u64> = items.iter().map(|e| e["seq"].as_u64().unwrap()).collect();
+    assert!(seqs.windows(2).all(|w| w[0] > w[1]));
+
+    let r = app
+        .get(&format!(
+            "/audit/v1/events?filter={}",
+            enc("actor.name eq \"bootstrap\" and action eq \"user.create\"")
+        ))
+        .await;
+    let items = r.body["Resources"].as_array().unwrap();
+    assert_eq!(items.len(), 2);
+    assert_eq!(items[0]["target"]["id"], b);
+
+    // Cursor paging visits every event once.
+    let mut seen = Vec::new();
+    let mut path = "/audit/v1/events?count=2".to_string();
+    loop {
+        let p = app.get(&path).await;
+        assert_eq!(p.status, 200, "{}", p.body);
+        seen.extend(
+            p.body["Resources"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|e| e["seq"].as_u64().unwrap()),
+        );
+        match p.body["nextCursor"].as_str() {
+            Some(c) => path = format!("/audit/v1/events?count=2&cursor={c}"),
+            None => break,
+        }
+    }
+    let mut sorted = seen.clone();
+    sorted.sort_unstable_by(|x, y| y.cmp(x));
+    sorted.dedup();
+    assert_eq!(seen, sorted, "descending, no repeats");
+    assert_eq!(*seen.last().unwrap(), 0);
+
+    let one = &app.get("/audit/v1/events?count=1").await.body["Resources"][0];
+    let by_id = app
+        .get(&format!("/audit/v1/events/{}", one["id"].as_str().unwrap()))
+        .await;
+    assert_eq!(by_id.status, 200);
+    assert_eq!(&by_id.body, one);
+    app.get("/audit/v1/events/nope")
+        .await
+        .assert_error(404, None);
+    app.get(&format!("/audit/v1/events?filter={}", enc("nosuch eq 1")))
+        .await
+        .assert_error(400, Some("invalidFilter"));
+    app.get("/audit/v1/events?cursor=garbage")
+        .await
+        .assert_error(400, Some("invalidValue"));
+}
+
+#[tokio::test]
+async fn leaf_hash_covers_the_canonical_event() {
+    use base64::Engine as _;
+    let app = spawn_app().await;
+    app.create_user("hash-me").await;
+    let e = app
+        .get("/audit/v1/events?count=1&filter=action%20eq%20%22user.create%22")
+        .await
+        .body["Resources"][0]
+        .clone();
+    let mut without = e.clone();
+    without.as_object_mut().unwrap().remove("leafHash");
+    let canonical = serde_jcs::to_string(&without).unwrap();
+    let expected = scimtrail_audit::leaf_hash(canonical.as_bytes());
+    assert_eq!(
+        e["leafHash"],
+        base64::engine::general_purpose::STANDARD.encode(expected)
+    );
+}

@@ -1,0 +1,228 @@
+use std::sync::Arc;
+
+use reqwest::header::HeaderMap;
+use reqwest::{Method, StatusCode};
+use scimtrail_core::Registry;
+use scimtrail_server::{auth, AppState, ServerConfig};
+use serde_json::{json, Value};
+use tempfile::TempDir;
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+
+pub const TOKEN: &str = "test-admin-token-0123456789";
+
+pub struct TestApp {
+    pub addr: String,
+    pub client: reqwest::Client,
+    /// Keeps the database directory alive as long as the server.
+    _dir: TempDir,
+    _shutdown: oneshot::Sender<()>,
+}
+
+pub struct Resp {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub body: Value,
+}
+
+impl Resp {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+    pub fn request_id(&self) -> String {
+        self.header("x-request-id")
+            .expect("every response has X-Request-Id")
+            .to_string()
+    }
+    pub fn id(&self) -> String {
+        self.body["id"].as_str().expect("resource id").to_string()
+    }
+    /// Assert a SCIM error with the given status and scimType.
+    pub fn assert_error(&self, status: u16, scim_type: Option<&str>) {
+        assert_eq!(self.status.as_u16(), status, "body: {}", self.body);
+        assert_eq!(
+            self.body["schemas"][0], "urn:ietf:params:scim:api:messages:2.0:Error",
+            "{}",
+            self.body
+        );
+        assert_eq!(self.body["status"], status.to_string());
+        assert!(self
+            .body
+            .get("detail")
+            .and_then(Value::as_str)
+            .is_some_and(|d| !d.is_empty()));
+        assert!(self.body.as_object().unwrap().contains_key("scimType"));
+        assert_eq!(self.body["scimType"].as_str(), scim_type, "{}", self.body);
+    }
+}
+
+pub async fn spawn_app() -> TestApp {
+    spawn_with(ServerConfig {
+        system_name: "test-system".into(),
+        ..Default::default()
+    })
+    .await
+}
+
+pub async fn spawn_with(config: ServerConfig) -> TestApp {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}/scimtrail.db", dir.path().display());
+    let registry = Arc::new(Registry::builtin());
+    let store = scimtrail_store_sql::connect(&url, registry.clone())
+        .await
+        .unwrap();
+    auth::bootstrap(store.as_ref(), Some(TOKEN), "default")
+        .await
+        .unwrap();
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    let state = AppState::new(store.clone(), registry, config);
+    let (tx, rx) = oneshot::channel::<()>();
+    tokio::spawn(scimtrail_server::serve(listener, state, async {
+        let _ = rx.await;
+    }));
+    TestApp {
+        addr,
+        client: reqwest::Client::new(),
+        _dir: dir,
+        _shutdown: tx,
+    }
+}
+
+impl TestApp {
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{}", self.addr, path)
+    }
+
+    pub async fn send(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<&Value>,
+        headers: &[(&str, &str)],
+    ) -> Resp {
+        let mut req = self
+            .client
+            .request(method, self.url(path))
+            .bearer_auth(TOKEN);
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        if let Some(b) = body {
+            req = req
+                .header("content-type", "application/scim+json")
+                .body(b.to_string());
+        }
+        into_resp(req.send().await.unwrap()).await
+    }
+
+    pub async fn raw(&self, req: reqwest::RequestBuilder) -> Resp {
+        into_resp(req.send().await.unwrap()).await
+    }
+
+    pub async fn get(&self, path: &str) -> Resp {
+        self.send(Method::GET, path, None, &[]).await
+    }
+    pub async fn post(&self, path: &str, body: Value) -> Resp {
+        self.send(Method::POST, path, Some(&body), &[]).await
+    }
+    pub async fn put(&self, path: &str, body: Value) -> Resp {
+        self.send(Method::PUT, path, Some(&body), &[]).await
+    }
+    pub async fn patch(&self, path: &str, body: Value) -> Resp {
+        self.send(Method::PATCH, path, Some(&body), &[]).await
+    }
+    pub async fn delete(&self, path: &str) -> Resp {
+        self.send(Method::DELETE, path, None, &[]).await
+    }
+
+    pub async fn create_user(&self, user_name: &str) -> Resp {
+        let r = self
+            .post(
+                "/scim/v2/Users",
+                json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"], "userName": user_name,
+                       "name": {"givenName": "Given", "familyName": "Family"}, "active": true,
+                       "emails": [{"value": format!("{user_name}@example.com"), "type": "work", "primary": true}]}),
+            )
+            .await;
+        assert_eq!(r.status, 201, "{}", r.body);
+        r
+    }
+
+    pub async fn create_group(&self, name: &str, members: &[&str]) -> Resp {
+        let members: Vec<Value> = members.iter().map(|m| json!({"value": m})).collect();
+        let r = self
+            .post(
+                "/scim/v2/Groups",
+                json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"], "displayName": name, "members": members}),
+            )
+            .await;
+        assert_eq!(r.status, 201, "{}", r.body);
+        r
+    }
+
+    /// The audit event of a request, read through the audit API.
+    pub async fn event_of(&self, request_id: &str) -> Value {
+        let filter = format!("requestId eq \"{request_id}\"");
+        let r = self
+            .get(&format!("/audit/v1/events?filter={}", enc(&filter)))
+            .await;
+        assert_eq!(r.status, 200, "{}", r.body);
+        let items = r.body["Resources"].as_array().unwrap();
+        assert_eq!(
+            items.len(),
+            1,
+            "exactly one event for request {request_id}: {}",
+            r.body
+        );
+        items[0].clone()
+    }
+
+    /// Every event, oldest first.
+    pub async fn all_events(&self) -> Vec<Value> {
+        let mut out = Vec::new();
+        let mut cursor: Option<String> = None;
+        loop {
+            let mut path = "/audit/v1/events?sortOrder=ascending&count=1000".to_string();
+            if let Some(c) = &cursor {
+                path.push_str(&format!("&cursor={c}"));
+            }
+            let r = self.get(&path).await;
+            assert_eq!(r.status, 200, "{}", r.body);
+            out.extend(r.body["Resources"].as_array().unwrap().iter().cloned());
+            match r.body["nextCursor"].as_str() {
+                Some(c) => cursor = Some(c.to_string()),
+                None => return out,
+            }
+        }
+    }
+}
+
+async fn into_resp(r: reqwest::Response) -> Resp {
+    let status = r.status();
+    let headers = r.headers().clone();
+    let text = r.text().await.unwrap();
+    let body = if text.is_empty() {
+        Value::Null
+    } else {
+        serde_json::from_str(&text).unwrap_or(Value::String(text))
+    };
+    Resp {
+        status,
+        headers,
+        body,
+    }
+}
+
+/// Percent-encode a query value.
+pub fn enc(s: &str) -> String {
+    let mut out = String::new();
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}

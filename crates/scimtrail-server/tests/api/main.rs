@@ -1,0 +1,9 @@
+//! Integration tests: the real server on port 0 with a fresh SQLite database per test, over HTTP.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod audit;
+mod discovery;
+mod errors;
+mod groups;
+mod helpers;
+mod users;
