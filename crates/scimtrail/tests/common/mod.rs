@@ -1,5 +1,5 @@
 //! Run the real `scimtrail` binary as a child process.
-#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::zombie_processes)]
 
 use std::io::{BufRead, BufReader, Read};
 use std::path::Path;
