@@ -74,7 +74,11 @@ pub(crate) fn normalize_with(
             match v {
                 Value::Null => {}
                 Value::Object(m) => {
-                    for (k2, v2) in m {
+                    // A client may echo `schemas` inside an extension object; not an attribute.
+                    for (k2, v2) in m
+                        .iter()
+                        .filter(|(k2, _)| !k2.eq_ignore_ascii_case("schemas"))
+                    {
                         let p = AttrPath {
                             urn: Some(urn.clone()),
                             name: k2.clone(),

@@ -101,6 +101,7 @@ pub fn classify(method: &str, path: &str) -> EventInfo {
     match segs.as_slice() {
         ["scim", "v2", rest @ ..] => {
             let (ty, id) = match rest {
+                [".search"] => (None, None),
                 [t] => (Some(*t), None),
                 [t, ".search"] => (Some(*t), None),
                 [t, id, ..] => (Some(*t), Some(*id)),

@@ -125,7 +125,11 @@ impl Engine<'_> {
                     }
                     continue;
                 };
-                for (k2, v2) in m {
+                // A client may echo `schemas` inside an extension object; it is not an attribute.
+                for (k2, v2) in m
+                    .iter()
+                    .filter(|(k2, _)| !k2.eq_ignore_ascii_case("schemas"))
+                {
                     let p = AttrPath::parse(&format!("{urn}:{k2}"))
                         .map_err(|_| Self::path_error(k2))?;
                     self.keyed(doc, kind, p, v2)?;

@@ -144,6 +144,15 @@ fn no_path_replace_and_add() {
     assert_eq!(n.resource["emails"], json!([{"value": "only@one"}]));
     assert_eq!(n.secrets, vec!["password".to_string()]);
     assert!(n.resource.get("password").is_none());
+    // scim2-tester: a path naming the extension, with `schemas` echoed inside the value.
+    let n = run(
+        "User",
+        user(),
+        json!([{"op": "add", "path": ENT, "value": {
+        "schemas": [ENT], "division": "D"}}]),
+    )
+    .expect("schemas inside an extension is ignored");
+    assert_eq!(n.resource[ENT]["division"], json!("D"));
     // O6: id equal to the resource id is accepted, a different one is not
     let n = run(
         "Group",

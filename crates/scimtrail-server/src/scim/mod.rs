@@ -23,6 +23,7 @@ pub fn routes() -> Router<AppState> {
         .route("/Schemas/{id}", get(discovery::schema))
         .route("/ResourceTypes", get(discovery::resource_types))
         .route("/ResourceTypes/{id}", get(discovery::resource_type))
+        .route("/.search", post(read::search_all))
         .route("/{rt}", get(read::list).post(write::create))
         .route("/{rt}/.search", post(read::search))
         .route(

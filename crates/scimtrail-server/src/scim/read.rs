@@ -76,21 +76,68 @@ async fn run_list(
     rt: &ResourceType,
     p: ListParams,
 ) -> Result<Response, ApiError> {
+    let (total, resources) = page_of(state, ctx, rt, &p, p.start_index, p.count).await?;
+    let mut info: EventInfo = classify(&ctx.method, &ctx.path);
+    info.target.resource_type = Some(rt.name.clone());
+    Ok(list_response(total, p.start_index, resources, info))
+}
+
+/// `POST /.search`: one result list over every resource type, Users first.
+pub async fn search_all(
+    State(state): State<AppState>,
+    Extension(ctx): Extension<Arc<Ctx>>,
+) -> Result<Response, ApiError> {
+    let p = ListParams::from_body(&json_body(&ctx)?)?;
+    let mut skip = p.start_index - 1;
+    let mut want = p.count;
+    let mut total = 0;
+    let mut resources = Vec::new();
+    for rt in state.registry.resource_types() {
+        let (t, _) = page_of(&state, &ctx, rt, &p, 1, 0).await?;
+        total += t;
+        if skip >= t {
+            skip -= t;
+            continue;
+        }
+        if want > 0 {
+            let (_, items) = page_of(&state, &ctx, rt, &p, skip + 1, want).await?;
+            want -= items.len();
+            resources.extend(items);
+        }
+        skip = 0;
+    }
+    Ok(list_response(
+        total,
+        p.start_index,
+        resources,
+        classify(&ctx.method, &ctx.path),
+    ))
+}
+
+/// Total matches and one rendered page of a resource type.
+async fn page_of(
+    state: &AppState,
+    ctx: &Ctx,
+    rt: &ResourceType,
+    p: &ListParams,
+    start_index: usize,
+    count: usize,
+) -> Result<(usize, Vec<Value>), ApiError> {
     let query = ListQuery {
         resource_type: rt.name.clone(),
-        filter: p.filter,
-        start_index: p.start_index,
-        count: p.count,
+        filter: p.filter.clone(),
+        start_index,
+        count,
         with_members: p.view.wants("members"),
     };
     let page = state.store.list(&ctx.tenant, &query).await?;
-    let mut groups = if rt.name == "User" && p.view.wants("groups") {
+    let mut groups = if rt.name == "User" && p.view.wants("groups") && !page.items.is_empty() {
         let ids: Vec<String> = page.items.iter().map(|r| r.id.clone()).collect();
         state.store.groups_of(&ctx.tenant, &ids).await?
     } else {
         Default::default()
     };
-    let resources: Vec<Value> = page
+    let resources = page
         .items
         .iter()
         .map(|r| {
@@ -98,10 +145,19 @@ async fn run_list(
             render::resource(state, ctx, rt, r, g.as_deref(), &p.view)
         })
         .collect();
+    Ok((page.total, resources))
+}
+
+fn list_response(
+    total: usize,
+    start_index: usize,
+    resources: Vec<Value>,
+    info: EventInfo,
+) -> Response {
     let body = json!({
         "schemas": [LIST_RESPONSE_SCHEMA],
-        "totalResults": page.total,
-        "startIndex": p.start_index,
+        "totalResults": total,
+        "startIndex": start_index,
         "itemsPerPage": resources.len(),
         "Resources": resources,
     });
@@ -110,8 +166,6 @@ async fn run_list(
         body.to_string(),
     )
         .into_response();
-    let mut info: EventInfo = classify(&ctx.method, &ctx.path);
-    info.target.resource_type = Some(rt.name.clone());
     resp.extensions_mut().insert(info);
-    Ok(resp)
+    resp
 }

@@ -358,3 +358,35 @@ async fn concurrent_patches_lose_no_update() {
     );
     let _: Value = g.body;
 }
+
+#[tokio::test]
+async fn root_search_spans_resource_types() {
+    let app = spawn_app().await;
+    for i in 0..3 {
+        app.create_user(&format!("s{i}")).await;
+    }
+    app.create_group("sg", &[]).await;
+    let all = app
+        .post("/scim/v2/.search", json!({"startIndex": 3, "count": 2}))
+        .await;
+    assert_eq!(all.status, 200, "{}", all.body);
+    assert_eq!(all.body["totalResults"], 4);
+    let got: Vec<&str> = all.body["Resources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["meta"]["resourceType"].as_str().unwrap())
+        .collect();
+    assert_eq!(got, vec!["User", "Group"]);
+    let f = app
+        .post(
+            "/scim/v2/.search",
+            json!({"filter": "displayName eq \"SG\""}),
+        )
+        .await;
+    assert_eq!(f.body["totalResults"], 1, "{}", f.body);
+    let f = app
+        .post("/scim/v2/.search", json!({"filter": "userName sw \"s\""}))
+        .await;
+    assert_eq!(f.body["totalResults"], 3, "{}", f.body);
+}

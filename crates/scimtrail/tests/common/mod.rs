@@ -1,5 +1,10 @@
 //! Run the real `scimtrail` binary as a child process.
-#![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::zombie_processes)]
+#![allow(
+    dead_code,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::zombie_processes
+)]
 
 use std::io::{BufRead, BufReader, Read};
 use std::path::Path;
