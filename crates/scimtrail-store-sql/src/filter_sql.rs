@@ -49,9 +49,12 @@ pub fn to_sql(
             sql.push(')');
         }
         Filter::Not(inner) => {
-            sql.push_str("NOT (");
+            // SCIM filters are two-valued: a comparison with an absent (NULL) attribute is
+            // false, so its negation is true. SQL's `NOT NULL` is NULL (no match); COALESCE
+            // turns the unknown into false first. (AND and OR already agree with NULL = false.)
+            sql.push_str("NOT COALESCE((");
             to_sql(inner, column, sql, params)?;
-            sql.push(')');
+            sql.push_str("), FALSE)");
         }
         Filter::Present(path) => {
             let col = column(path).ok_or_else(|| unknown(path))?;
@@ -198,7 +201,7 @@ mod tests {
         let (s, _) = tr(r#"not (requestId sw "ab") or requestId pr"#).unwrap();
         assert_eq!(
             s,
-            "(NOT (substr(request_id, 1, length(?)) = ?) OR request_id IS NOT NULL)"
+            "(NOT COALESCE((substr(request_id, 1, length(?)) = ?), FALSE) OR request_id IS NOT NULL)"
         );
         assert!(tr(r#"nope eq "x""#).is_err());
         assert!(tr(r#"outcome.status co 4"#).is_err());

@@ -8,6 +8,8 @@
 //! base for `If-Match`).
 
 mod repr;
+#[cfg(feature = "testsuite")]
+pub mod testsuite;
 mod types;
 
 pub use repr::{representation, user_groups_json};
@@ -39,6 +41,13 @@ pub type StoreResult<T> = Result<T, StoreError>;
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
     /// Apply a resource write and append its event, atomically. Returns the sealed event.
+    ///
+    /// Refused writes change nothing and consume no `seq`: [`StoreError::NotFound`] for a
+    /// replace or delete of an id that is unknown, deleted or of another resource type;
+    /// [`StoreError::VersionConflict`] when `expected_version` is not the current one;
+    /// [`StoreError::Uniqueness`] for a userName (compared ignoring case) another live User of
+    /// the tenant holds; [`StoreError::Backend`] for a create naming an id that exists, live or
+    /// deleted (tombstoned ids are never reused).
     async fn write(&self, write: ResourceWrite, event: AuditEvent) -> StoreResult<AuditEvent>;
 
     /// Append an event that records no resource change (reads, failures, auth failures).

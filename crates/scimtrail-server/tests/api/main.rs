@@ -2,6 +2,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod audit;
+mod clients;
 mod discovery;
 mod errors;
 mod groups;

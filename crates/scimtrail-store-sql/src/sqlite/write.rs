@@ -18,13 +18,14 @@ pub async fn write(
     event: AuditEvent,
 ) -> StoreResult<AuditEvent> {
     let mut tx = pool.begin_with("BEGIN IMMEDIATE").await.map_err(backend)?;
-    let current: Option<(i64, i64)> =
-        sqlx::query_as("SELECT version, deleted FROM resources WHERE tenant = ? AND id = ?")
-            .bind(&w.tenant)
-            .bind(&w.id)
-            .fetch_optional(&mut *tx)
-            .await
-            .map_err(backend)?;
+    let current: Option<(i64, i64, String)> = sqlx::query_as(
+        "SELECT version, deleted, resource_type FROM resources WHERE tenant = ? AND id = ?",
+    )
+    .bind(&w.tenant)
+    .bind(&w.id)
+    .fetch_optional(&mut *tx)
+    .await
+    .map_err(backend)?;
     match (w.kind, current) {
         (WriteKind::Create, Some(_)) => {
             return Err(StoreError::Backend(format!(
@@ -33,8 +34,10 @@ pub async fn write(
             )))
         }
         (WriteKind::Create, None) => {}
-        (_, None) | (_, Some((_, 1))) => return Err(StoreError::NotFound),
-        (_, Some((v, _))) if Some(v) != w.expected_version => {
+        (_, None) | (_, Some((_, 1, _))) => return Err(StoreError::NotFound),
+        // An id of another type is not found, as `get` with this type would say.
+        (_, Some((_, _, ty))) if ty != w.resource_type => return Err(StoreError::NotFound),
+        (_, Some((v, _, _))) if Some(v) != w.expected_version => {
             return Err(StoreError::VersionConflict { current: v })
         }
         _ => {}

@@ -1,0 +1,1482 @@
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+//! The store conformance suite (DESIGN.md invariant 5: every backend passes the same suite).
+//!
+//! Main design choice, after ripgrep's one-suite-many-engines tests: every check is a plain
+//! `pub async fn check(store: &dyn Store)` that is handed a FRESH, EMPTY store and panics on
+//! failure. A backend runs all of them with one line in its test file:
+//!
+//! ```ignore
+//! /// `None` skips the suite (e.g. no database configured for this backend).
+//! async fn fresh_sqlite() -> Option<(Arc<dyn Store>, tempfile::TempDir)> { ... }
+//!
+//! scimtrail_store::store_suite!(sqlite, fresh_sqlite);
+//! ```
+//!
+//! which generates a module `sqlite` with one `#[tokio::test]` per check, each calling
+//! `fresh_sqlite()` for its own store. The first element of the pair must dereference to a
+//! [`Store`] (`Arc<dyn Store>`, `Box<MyStore>`, …); the second is any guard kept alive for the
+//! test (a temporary directory, a database handle). A backend test crate needs `tokio` as a
+//! dev-dependency. [`ALL`] lists the same checks as function pointers for other runners.
+//!
+//! The checks assume nothing about a backend beyond the [`Store`] trait: they build resources and
+//! [`AuditEvent`]s with the helpers below and use only trait methods.
+
+use std::collections::{BTreeSet, HashMap};
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use scimtrail_audit::{Actor, AuditEvent, Operation, Outcome, Payload, Target, ACTOR_TOKEN};
+use scimtrail_core::Filter;
+use serde_json::{json, Value};
+
+use crate::*;
+
+/// The tenant most checks write to.
+pub const TENANT: &str = "default";
+pub const USER_SCHEMA: &str = "urn:ietf:params:scim:schemas:core:2.0:User";
+pub const GROUP_SCHEMA: &str = "urn:ietf:params:scim:schemas:core:2.0:Group";
+
+/// A boxed check, as listed in [`ALL`].
+pub type Check = for<'a> fn(&'a dyn Store) -> Pin<Box<dyn Future<Output = ()> + Send + 'a>>;
+
+// ---------------------------------------------------------------------------------------------
+// The list of checks: the single source for `ALL`, `CHECKS` and `store_suite!`.
+
+/// Invokes `$crate::$then! { [args] check, check, ... }` with every check of the suite.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __store_checks {
+    ($then:ident [$($args:tt)*]) => {
+        $crate::$then! {
+            [$($args)*]
+            create_get_replace_delete,
+            deleted_id_is_never_reused,
+            writes_name_their_resource_type,
+            stale_versions_conflict,
+            concurrent_replaces_one_wins,
+            concurrent_writes_stay_consistent,
+            user_name_is_unique_case_insensitively,
+            display_name_is_not_unique,
+            writes_return_sealed_events,
+            seqs_are_gap_free,
+            events_order_and_paging,
+            events_filters,
+            events_unknown_attribute_is_invalid_query,
+            tenants_are_isolated,
+            list_order_and_paging,
+            list_sql_filters,
+            list_memory_filters,
+            group_members,
+            groups_of_users,
+            lookup_live_ids,
+            tokens,
+        }
+    };
+}
+
+/// Runs every check of the suite as its own `#[tokio::test]`, in a module `$module`, each
+/// against a fresh store from `async fn $fresh() -> Option<(impl Deref<Target: Store>, G)>`
+/// (defined next to the invocation; `None` skips the check). See the [module
+/// docs](crate::testsuite).
+#[macro_export]
+macro_rules! store_suite {
+    ($module:ident, $fresh:ident) => {
+        $crate::__store_checks!(__store_suite_module [$module, $fresh]);
+    };
+}
+
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __store_suite_module {
+    ([$module:ident, $fresh:ident] $($check:ident),* $(,)?) => {
+        mod $module {
+            $(
+                #[::tokio::test]
+                async fn $check() {
+                    let Some((store, _guard)) = super::$fresh().await else {
+                        eprintln!(
+                            "skipped {}::{}: backend not configured",
+                            stringify!($module),
+                            stringify!($check)
+                        );
+                        return;
+                    };
+                    $crate::testsuite::$check(&*store).await;
+                }
+            )*
+        }
+    };
+}
+
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __store_check_list {
+    ([] $($check:ident),* $(,)?) => {
+        /// The names of every check, in suite order.
+        pub const CHECKS: &[&str] = &[$(stringify!($check)),*];
+
+        mod boxed {
+            use super::*;
+            $(
+                pub fn $check<'a>(
+                    store: &'a dyn Store,
+                ) -> Pin<Box<dyn Future<Output = ()> + Send + 'a>> {
+                    Box::pin(super::$check(store))
+                }
+            )*
+        }
+
+        /// Every check with its name, for runners other than [`store_suite!`](crate::store_suite).
+        pub const ALL: &[(&str, Check)] = &[$((stringify!($check), boxed::$check as Check)),*];
+    };
+}
+
+__store_checks!(__store_check_list []);
+
+// ---------------------------------------------------------------------------------------------
+// Helpers.
+
+static NEXT_EVENT: AtomicU64 = AtomicU64::new(0);
+
+/// A distinct event id (unique per process run, and across runs by its time prefix).
+fn event_id() -> String {
+    let n = NEXT_EVENT.fetch_add(1, Ordering::Relaxed);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or_default();
+    format!("evt-{nanos:x}-{n:06}")
+}
+
+/// `2026-01-01T00:00:SS.000000Z` (the log's time format), `n` seconds after a fixed instant.
+pub fn time(n: u32) -> String {
+    format!(
+        "2026-01-01T{:02}:{:02}:{:02}.000000Z",
+        n / 3600,
+        n / 60 % 60,
+        n % 60
+    )
+}
+
+/// A complete, unsealed audit event with a fresh id.
+pub fn event(tenant: &str, request_id: &str, action: &str) -> AuditEvent {
+    AuditEvent {
+        id: event_id(),
+        seq: None,
+        time: time(0),
+        tenant: tenant.into(),
+        request_id: request_id.into(),
+        actor: Actor {
+            kind: ACTOR_TOKEN.into(),
+            id: Some("tok-1".into()),
+            name: Some("okta".into()),
+            client: Some("Okta".into()),
+            ip: Some("192.0.2.1".into()),
+            user_agent: Some("Okta SCIM Client 1.0.0".into()),
+        },
+        action: action.into(),
+        operation: Operation {
+            method: "GET".into(),
+            path: "/scim/v2/Users".into(),
+            query: None,
+            scim: Some("list".into()),
+        },
+        target: Target {
+            system: "scim".into(),
+            ..Default::default()
+        },
+        outcome: Outcome::from_status(200, None, None),
+        latency_ms: 1.5,
+        changes: vec![],
+        request: Payload::default(),
+        response: Payload::default(),
+        parent_id: None,
+        leaf_hash: None,
+    }
+}
+
+/// The event a server would record for `w`.
+pub fn write_event(w: &ResourceWrite) -> AuditEvent {
+    let (verb, method, status) = match w.kind {
+        WriteKind::Create => ("create", "POST", 201),
+        WriteKind::Replace => ("replace", "PUT", 200),
+        WriteKind::Delete => ("delete", "DELETE", 204),
+    };
+    let mut e = event(
+        &w.tenant,
+        &format!("req-{}", event_id()),
+        &format!("{}.{verb}", w.resource_type.to_ascii_lowercase()),
+    );
+    e.time = w.time.clone();
+    e.operation = Operation {
+        method: method.into(),
+        path: format!("/scim/v2/{}s/{}", w.resource_type, w.id),
+        query: None,
+        scim: Some(verb.into()),
+    };
+    e.target = Target {
+        system: "scim".into(),
+        resource_type: Some(w.resource_type.clone()),
+        id: Some(w.id.clone()),
+        external_id: w
+            .data
+            .as_ref()
+            .and_then(|d| d.get("externalId"))
+            .and_then(Value::as_str)
+            .map(str::to_string),
+        display: None,
+        version_before: w.expected_version,
+        version_after: Some(w.new_version),
+    };
+    e.outcome = Outcome::from_status(status, None, None);
+    e
+}
+
+pub fn user(user_name: &str) -> Value {
+    json!({"schemas": [USER_SCHEMA], "userName": user_name})
+}
+
+/// A Group; `members` are `(id, type, display)`.
+pub fn group(display_name: &str, members: &[(&str, &str, Option<&str>)]) -> Value {
+    let mut g = json!({"schemas": [GROUP_SCHEMA], "displayName": display_name});
+    if !members.is_empty() {
+        g["members"] = Value::Array(members.iter().map(|m| member(*m)).collect());
+    }
+    g
+}
+
+fn member((id, ty, display): (&str, &str, Option<&str>)) -> Value {
+    let mut m = json!({"value": id, "type": ty});
+    if let Some(d) = display {
+        m["display"] = Value::String(d.into());
+    }
+    m
+}
+
+pub fn create(tenant: &str, resource_type: &str, id: &str, data: Value) -> ResourceWrite {
+    ResourceWrite {
+        tenant: tenant.into(),
+        resource_type: resource_type.into(),
+        id: id.into(),
+        kind: WriteKind::Create,
+        expected_version: None,
+        new_version: 1,
+        time: time(0),
+        data: Some(data),
+    }
+}
+
+pub fn replace(
+    tenant: &str,
+    resource_type: &str,
+    id: &str,
+    expected: i64,
+    data: Value,
+) -> ResourceWrite {
+    ResourceWrite {
+        tenant: tenant.into(),
+        resource_type: resource_type.into(),
+        id: id.into(),
+        kind: WriteKind::Replace,
+        expected_version: Some(expected),
+        new_version: expected + 1,
+        time: time(0),
+        data: Some(data),
+    }
+}
+
+pub fn delete(tenant: &str, resource_type: &str, id: &str, expected: i64) -> ResourceWrite {
+    ResourceWrite {
+        tenant: tenant.into(),
+        resource_type: resource_type.into(),
+        id: id.into(),
+        kind: WriteKind::Delete,
+        expected_version: Some(expected),
+        new_version: expected + 1,
+        time: time(0),
+        data: None,
+    }
+}
+
+/// Apply a write that must succeed; returns its sealed event.
+pub async fn apply(store: &dyn Store, w: ResourceWrite) -> AuditEvent {
+    let what = format!("{:?} {} {}", w.kind, w.resource_type, w.id);
+    let e = write_event(&w);
+    store
+        .write(w, e)
+        .await
+        .unwrap_or_else(|e| panic!("{what} failed: {e}"))
+}
+
+/// Apply a write that must fail; returns the error.
+pub async fn refuse(store: &dyn Store, w: ResourceWrite) -> StoreError {
+    let what = format!("{:?} {} {}", w.kind, w.resource_type, w.id);
+    let e = write_event(&w);
+    match store.write(w, e).await {
+        Ok(e) => panic!("{what} succeeded (seq {:?}) but must fail", e.seq),
+        Err(e) => e,
+    }
+}
+
+pub async fn append(store: &dyn Store, e: AuditEvent) -> AuditEvent {
+    store.append_event(e).await.expect("append_event")
+}
+
+pub fn filter(f: &str) -> Filter {
+    Filter::parse(f).unwrap_or_else(|e| panic!("filter {f:?} must parse: {e}"))
+}
+
+async fn get(store: &dyn Store, tenant: &str, rt: &str, id: &str) -> Option<StoredResource> {
+    store.get(tenant, rt, id, false).await.expect("get")
+}
+
+async fn get_members(store: &dyn Store, id: &str) -> StoredResource {
+    store
+        .get(TENANT, "Group", id, true)
+        .await
+        .expect("get")
+        .unwrap_or_else(|| panic!("group {id} must be live"))
+}
+
+pub async fn list(
+    store: &dyn Store,
+    tenant: &str,
+    rt: &str,
+    f: Option<&str>,
+    start_index: usize,
+    count: usize,
+) -> Page {
+    list_q(store, tenant, rt, f, start_index, count, false).await
+}
+
+async fn list_q(
+    store: &dyn Store,
+    tenant: &str,
+    rt: &str,
+    f: Option<&str>,
+    start_index: usize,
+    count: usize,
+    with_members: bool,
+) -> Page {
+    let q = ListQuery {
+        resource_type: rt.into(),
+        filter: f.map(filter),
+        start_index,
+        count,
+        with_members,
+    };
+    store
+        .list(tenant, &q)
+        .await
+        .unwrap_or_else(|e| panic!("list {rt} filter {f:?}: {e}"))
+}
+
+fn ids(page: &Page) -> Vec<&str> {
+    page.items.iter().map(|r| r.id.as_str()).collect()
+}
+
+/// Assert a whole listing (all on one page) and its total.
+async fn assert_list(store: &dyn Store, rt: &str, f: &str, expected: &[&str]) {
+    let page = list(store, TENANT, rt, Some(f), 1, 100).await;
+    assert_eq!(ids(&page), expected, "{rt} filter {f}");
+    assert_eq!(page.total, expected.len(), "total of {rt} filter {f}");
+}
+
+/// The members of a stored Group as a set of `(value, type, display)`; `None` when the stored
+/// form has no `members`.
+fn members_of(r: &StoredResource) -> Option<BTreeSet<(String, String, Option<String>)>> {
+    let members = r.data.get("members")?;
+    let arr = members.as_array().expect("members is an array");
+    Some(
+        arr.iter()
+            .map(|m| {
+                let obj = m.as_object().expect("a member is an object");
+                for k in obj.keys() {
+                    assert!(
+                        ["value", "type", "display"].contains(&k.as_str()),
+                        "unexpected member key {k} in {m}"
+                    );
+                }
+                let s = |k: &str| m.get(k).and_then(Value::as_str).map(str::to_string);
+                (
+                    s("value").expect("member value"),
+                    s("type").expect("member type"),
+                    s("display"),
+                )
+            })
+            .collect(),
+    )
+}
+
+fn member_set(
+    members: &[(&str, &str, Option<&str>)],
+) -> BTreeSet<(String, String, Option<String>)> {
+    members
+        .iter()
+        .map(|(v, t, d)| (v.to_string(), t.to_string(), d.map(str::to_string)))
+        .collect()
+}
+
+fn seq_of(e: &Value) -> u64 {
+    e.get("seq")
+        .and_then(Value::as_u64)
+        .unwrap_or_else(|| panic!("event without seq: {e}"))
+}
+
+/// Page through events with `count` per page; assert page sizes and cursors; return all seqs.
+pub async fn event_seqs(
+    store: &dyn Store,
+    tenant: &str,
+    f: Option<&str>,
+    count: usize,
+    ascending: bool,
+) -> Vec<u64> {
+    let mut all = Vec::new();
+    let mut after = None;
+    for _ in 0..10_000 {
+        let q = EventQuery {
+            filter: f.map(filter),
+            count,
+            after_seq: after,
+            ascending,
+        };
+        let page = store
+            .events(tenant, &q)
+            .await
+            .unwrap_or_else(|e| panic!("events filter {f:?}: {e}"));
+        assert!(page.items.len() <= count, "page larger than count {count}");
+        for e in &page.items {
+            assert_eq!(e["tenant"], tenant, "event of another tenant: {e}");
+            assert!(e["leafHash"].is_string(), "event without leafHash: {e}");
+        }
+        let seqs: Vec<u64> = page.items.iter().map(seq_of).collect();
+        all.extend(&seqs);
+        match page.next_seq {
+            None => return all,
+            Some(next) => {
+                assert_eq!(page.items.len(), count, "a page with a cursor must be full");
+                assert_eq!(Some(&next), seqs.last(), "next_seq is the last item's seq");
+                after = Some(next);
+            }
+        }
+    }
+    panic!("event paging does not terminate");
+}
+
+async fn all_events(store: &dyn Store, tenant: &str, f: Option<&str>) -> Vec<u64> {
+    event_seqs(store, tenant, f, 1000, false).await
+}
+
+// ---------------------------------------------------------------------------------------------
+// Resources: versions, tombstones, optimistic concurrency, uniqueness.
+
+/// Create, get, replace and delete with versions and timestamps; a deleted resource is gone.
+pub async fn create_get_replace_delete(store: &dyn Store) {
+    let mut w = create(TENANT, "User", "u1", user("alice"));
+    w.time = time(1);
+    apply(store, w).await;
+    let r = get(store, TENANT, "User", "u1").await.expect("u1 is live");
+    assert_eq!(
+        r,
+        StoredResource {
+            resource_type: "User".into(),
+            id: "u1".into(),
+            version: 1,
+            created: time(1),
+            last_modified: time(1),
+            data: user("alice"),
+        }
+    );
+    assert_eq!(get(store, TENANT, "Group", "u1").await, None, "wrong type");
+    assert_eq!(get(store, TENANT, "User", "u2").await, None, "unknown id");
+
+    let data = json!({"schemas": [USER_SCHEMA], "userName": "alice2", "active": true});
+    let mut w = replace(TENANT, "User", "u1", 1, data.clone());
+    w.time = time(2);
+    apply(store, w).await;
+    let r = get(store, TENANT, "User", "u1").await.expect("u1 is live");
+    assert_eq!(r.version, 2);
+    assert_eq!(r.created, time(1), "created survives a replace");
+    assert_eq!(r.last_modified, time(2));
+    assert_eq!(r.data, data);
+
+    let mut w = delete(TENANT, "User", "u1", 2);
+    w.time = time(3);
+    apply(store, w).await;
+    assert_eq!(get(store, TENANT, "User", "u1").await, None, "deleted");
+    let page = list(store, TENANT, "User", None, 1, 100).await;
+    assert_eq!(
+        (page.total, page.items.len()),
+        (0, 0),
+        "deleted is not listed"
+    );
+    let lookup = store.lookup(TENANT, &["u1".into()]).await.expect("lookup");
+    assert!(lookup.is_empty(), "deleted is not looked up");
+
+    // A deleted resource can be neither replaced nor deleted again.
+    let e = refuse(store, replace(TENANT, "User", "u1", 3, user("alice3"))).await;
+    assert!(matches!(e, StoreError::NotFound), "replace deleted: {e:?}");
+    let e = refuse(store, delete(TENANT, "User", "u1", 3)).await;
+    assert!(matches!(e, StoreError::NotFound), "delete deleted: {e:?}");
+}
+
+/// Deleted resources are tombstoned (DESIGN.md invariant 3): their id stays taken, so a create
+/// naming it — or a live id — is refused with a backend error and records nothing.
+pub async fn deleted_id_is_never_reused(store: &dyn Store) {
+    apply(store, create(TENANT, "User", "u1", user("alice"))).await;
+    let e = refuse(store, create(TENANT, "User", "u1", user("bob"))).await;
+    assert!(
+        matches!(e, StoreError::Backend(_)),
+        "create of live id: {e:?}"
+    );
+    let e = refuse(store, create(TENANT, "Group", "u1", group("g", &[]))).await;
+    assert!(
+        matches!(e, StoreError::Backend(_)),
+        "live id as Group: {e:?}"
+    );
+    apply(store, delete(TENANT, "User", "u1", 1)).await;
+    let e = refuse(store, create(TENANT, "User", "u1", user("carol"))).await;
+    assert!(
+        matches!(e, StoreError::Backend(_)),
+        "create of tombstone: {e:?}"
+    );
+    assert_eq!(get(store, TENANT, "User", "u1").await, None);
+    assert_eq!(all_events(store, TENANT, None).await, vec![1, 0]);
+}
+
+/// A replace or delete names the type of its resource: an id of another type is NotFound (as
+/// `get` with that type would say) and the resource is left alone.
+pub async fn writes_name_their_resource_type(store: &dyn Store) {
+    apply(store, create(TENANT, "User", "u1", user("alice"))).await;
+    apply(store, create(TENANT, "Group", "g1", group("Admins", &[]))).await;
+    let e = refuse(store, replace(TENANT, "Group", "u1", 1, group("x", &[]))).await;
+    assert!(
+        matches!(e, StoreError::NotFound),
+        "replace User as Group: {e:?}"
+    );
+    let e = refuse(store, delete(TENANT, "Group", "u1", 1)).await;
+    assert!(
+        matches!(e, StoreError::NotFound),
+        "delete User as Group: {e:?}"
+    );
+    let e = refuse(store, replace(TENANT, "User", "g1", 1, user("bob"))).await;
+    assert!(
+        matches!(e, StoreError::NotFound),
+        "replace Group as User: {e:?}"
+    );
+    let e = refuse(store, delete(TENANT, "User", "g1", 1)).await;
+    assert!(
+        matches!(e, StoreError::NotFound),
+        "delete Group as User: {e:?}"
+    );
+    let u1 = get(store, TENANT, "User", "u1")
+        .await
+        .expect("u1 untouched");
+    assert_eq!((u1.version, &u1.data), (1, &user("alice")));
+    let g1 = get(store, TENANT, "Group", "g1")
+        .await
+        .expect("g1 untouched");
+    assert_eq!((g1.version, &g1.data), (1, &group("Admins", &[])));
+    assert_list(store, "User", r#"userName eq "alice""#, &["u1"]).await;
+    assert_eq!(all_events(store, TENANT, None).await, vec![1, 0]);
+}
+
+/// A replace or delete computed from a stale version is refused with the current version; one
+/// of an unknown id is NotFound. Refused writes change nothing and record nothing.
+pub async fn stale_versions_conflict(store: &dyn Store) {
+    apply(store, create(TENANT, "User", "u1", user("alice"))).await;
+    apply(store, replace(TENANT, "User", "u1", 1, user("alice2"))).await;
+
+    let e = refuse(store, replace(TENANT, "User", "u1", 1, user("stale"))).await;
+    assert!(
+        matches!(e, StoreError::VersionConflict { current: 2 }),
+        "stale replace: {e:?}"
+    );
+    let e = refuse(store, replace(TENANT, "User", "u1", 5, user("future"))).await;
+    assert!(
+        matches!(e, StoreError::VersionConflict { current: 2 }),
+        "replace from a future version: {e:?}"
+    );
+    let e = refuse(store, delete(TENANT, "User", "u1", 1)).await;
+    assert!(
+        matches!(e, StoreError::VersionConflict { current: 2 }),
+        "stale delete: {e:?}"
+    );
+    let r = get(store, TENANT, "User", "u1").await.expect("still live");
+    assert_eq!((r.version, &r.data), (2, &user("alice2")));
+
+    let e = refuse(store, replace(TENANT, "User", "nope", 1, user("x"))).await;
+    assert!(matches!(e, StoreError::NotFound), "replace unknown: {e:?}");
+    let e = refuse(store, delete(TENANT, "User", "nope", 1)).await;
+    assert!(matches!(e, StoreError::NotFound), "delete unknown: {e:?}");
+    assert_eq!(all_events(store, TENANT, None).await, vec![1, 0]);
+
+    apply(store, delete(TENANT, "User", "u1", 2)).await;
+    assert_eq!(get(store, TENANT, "User", "u1").await, None);
+}
+
+/// Concurrent replaces from the same version: exactly one wins (a real compare-and-swap).
+pub async fn concurrent_replaces_one_wins(store: &dyn Store) {
+    apply(store, create(TENANT, "User", "u1", user("alice"))).await;
+    let w = |n: &str| {
+        let w = replace(TENANT, "User", "u1", 1, user(n));
+        let e = write_event(&w);
+        store.write(w, e)
+    };
+    let (a, b, c, d, e) = tokio::join!(w("a"), w("b"), w("c"), w("d"), w("e"));
+    let results = [("a", a), ("b", b), ("c", c), ("d", d), ("e", e)];
+    let winners: Vec<&str> = results
+        .iter()
+        .filter(|(_, r)| r.is_ok())
+        .map(|(n, _)| *n)
+        .collect();
+    assert_eq!(winners.len(), 1, "exactly one concurrent replace wins");
+    for (n, r) in &results {
+        if let Err(e) = r {
+            assert!(
+                matches!(e, StoreError::VersionConflict { current: 2 }),
+                "loser {n}: {e:?}"
+            );
+        }
+    }
+    let r = get(store, TENANT, "User", "u1").await.expect("live");
+    assert_eq!((r.version, &r.data), (2, &user(winners[0])));
+    assert_eq!(all_events(store, TENANT, None).await, vec![1, 0]);
+}
+
+/// Concurrent creates with one userName: exactly one wins. Concurrent writes and appends get
+/// distinct, gap-free seqs.
+pub async fn concurrent_writes_stay_consistent(store: &dyn Store) {
+    let c = |id: &str, name: &str| {
+        let w = create(TENANT, "User", id, user(name));
+        let e = write_event(&w);
+        store.write(w, e)
+    };
+    let (a, b, c, d) = tokio::join!(c("u1", "sam"), c("u2", "SAM"), c("u3", "Sam"), c("u4", "x"));
+    let results = [a, b, c, d];
+    assert!(results[3].is_ok(), "{:?}", results[3]);
+    let sams = &results[..3];
+    assert_eq!(sams.iter().filter(|r| r.is_ok()).count(), 1, "{sams:?}");
+    for r in sams {
+        if let Err(e) = r {
+            assert!(matches!(e, StoreError::Uniqueness(_)), "{e:?}");
+        }
+    }
+    let page = list(store, TENANT, "User", Some(r#"userName eq "sam""#), 1, 10).await;
+    assert_eq!(page.total, 1);
+
+    let ap = |r: &str| store.append_event(event(TENANT, r, "user.get"));
+    let u = |v: &str| {
+        let w = replace(TENANT, "User", "u4", 1, user(v));
+        let e = write_event(&w);
+        store.write(w, e)
+    };
+    let (a, b, c, d, e) = tokio::join!(ap("r1"), ap("r2"), u("y"), ap("r3"), u("z"));
+    let mut seqs: Vec<u64> = [a, b, c, d, e]
+        .into_iter()
+        .filter_map(|r| r.ok().and_then(|e| e.seq))
+        .collect();
+    seqs.sort_unstable();
+    assert_eq!(
+        seqs,
+        vec![2, 3, 4, 5],
+        "three appends and one of two replaces"
+    );
+    assert_eq!(
+        all_events(store, TENANT, None).await,
+        vec![5, 4, 3, 2, 1, 0]
+    );
+}
+
+/// userName is unique among the live Users of a tenant, ignoring case; deleting or renaming a
+/// User frees it.
+pub async fn user_name_is_unique_case_insensitively(store: &dyn Store) {
+    apply(store, create(TENANT, "User", "u1", user("Alice"))).await;
+    for taken in ["Alice", "alice", "ALICE"] {
+        let e = refuse(store, create(TENANT, "User", "u2", user(taken))).await;
+        assert!(matches!(e, StoreError::Uniqueness(_)), "{taken}: {e:?}");
+    }
+    apply(store, create(TENANT, "User", "u2", user("bob"))).await;
+    let e = refuse(store, replace(TENANT, "User", "u2", 1, user("aLiCe"))).await;
+    assert!(matches!(e, StoreError::Uniqueness(_)), "rename: {e:?}");
+    let r = get(store, TENANT, "User", "u2").await.expect("u2");
+    assert_eq!((r.version, &r.data), (1, &user("bob")), "refused rename");
+    // Case folding is not limited to ASCII.
+    apply(store, create(TENANT, "User", "u9", user("Åsa"))).await;
+    let e = refuse(store, create(TENANT, "User", "u10", user("åSA"))).await;
+    assert!(matches!(e, StoreError::Uniqueness(_)), "Åsa: {e:?}");
+    assert_list(store, "User", r#"userName eq "ÅSA""#, &["u9"]).await;
+    // Changing the case of one's own userName is fine.
+    apply(store, replace(TENANT, "User", "u1", 1, user("ALICE"))).await;
+    // A Group's displayName does not collide with userNames.
+    apply(store, create(TENANT, "Group", "g1", group("alice", &[]))).await;
+
+    // Renaming frees the old name.
+    apply(store, replace(TENANT, "User", "u2", 1, user("carol"))).await;
+    apply(store, create(TENANT, "User", "u3", user("BOB"))).await;
+    // Deleting frees the name.
+    apply(store, delete(TENANT, "User", "u1", 2)).await;
+    apply(store, create(TENANT, "User", "u4", user("alice"))).await;
+    let e = refuse(store, create(TENANT, "User", "u5", user("Alice"))).await;
+    assert!(matches!(e, StoreError::Uniqueness(_)), "new holder: {e:?}");
+    assert_list(store, "User", r#"userName eq "alice""#, &["u4"]).await;
+}
+
+/// displayName is not unique, neither for Groups nor for Users.
+pub async fn display_name_is_not_unique(store: &dyn Store) {
+    apply(store, create(TENANT, "Group", "g1", group("Admins", &[]))).await;
+    apply(store, create(TENANT, "Group", "g2", group("Admins", &[]))).await;
+    apply(store, create(TENANT, "Group", "g3", group("ADMINS", &[]))).await;
+    apply(
+        store,
+        replace(TENANT, "Group", "g1", 1, group("admins", &[])),
+    )
+    .await;
+    let mut a = user("a");
+    a["displayName"] = json!("Same");
+    let mut b = user("b");
+    b["displayName"] = json!("Same");
+    apply(store, create(TENANT, "User", "u1", a)).await;
+    apply(store, create(TENANT, "User", "u2", b)).await;
+    assert_list(
+        store,
+        "Group",
+        r#"displayName eq "admins""#,
+        &["g1", "g2", "g3"],
+    )
+    .await;
+    assert_list(store, "User", r#"displayName eq "same""#, &["u1", "u2"]).await;
+}
+
+// ---------------------------------------------------------------------------------------------
+// The audit log.
+
+/// The event a write or append returns is sealed: `seq` and `leafHash` set, the hash is the
+/// RFC 6962 leaf of its canonical form, and `event(id)` gives back the same event.
+pub async fn writes_return_sealed_events(store: &dyn Store) {
+    let w = create(TENANT, "User", "u1", user("alice"));
+    let original = write_event(&w);
+    let sealed = store.write(w, original.clone()).await.expect("write");
+    let appended_original = event(TENANT, "r2", "user.get");
+    let appended = append(store, appended_original.clone()).await;
+
+    for (seq, original, sealed) in [(0, original, sealed), (1, appended_original, appended)] {
+        assert_eq!(sealed.seq, Some(seq));
+        let expected = scimtrail_audit::seal(original, seq).expect("seal");
+        assert_eq!(
+            sealed, expected.event,
+            "sealing changes only seq and leafHash"
+        );
+        assert!(sealed.leaf_hash.is_some());
+
+        let stored = store
+            .event(TENANT, &sealed.id)
+            .await
+            .expect("event")
+            .expect("the event is stored");
+        assert_eq!(stored["leafHash"], json!(sealed.leaf_hash));
+        assert_eq!(stored["seq"], json!(seq));
+        let back: AuditEvent = serde_json::from_value(stored).expect("stored event parses");
+        assert_eq!(back, sealed, "the stored event is the sealed event");
+    }
+    assert_eq!(
+        store.event(TENANT, "no-such-event").await.expect("event"),
+        None
+    );
+}
+
+/// `seq` is 0, 1, 2, … across writes, appends and tenants; a refused write consumes none.
+pub async fn seqs_are_gap_free(store: &dyn Store) {
+    let mut seqs = Vec::new();
+    let mut ok = |e: AuditEvent| seqs.push(e.seq.expect("sealed"));
+    ok(apply(store, create(TENANT, "User", "u1", user("alice"))).await);
+    ok(append(store, event(TENANT, "r", "user.get")).await);
+    refuse(store, create(TENANT, "User", "u2", user("ALICE"))).await;
+    ok(append(store, event(TENANT, "r", "user.list")).await);
+    refuse(store, replace(TENANT, "User", "u1", 7, user("x"))).await;
+    refuse(store, replace(TENANT, "User", "nope", 1, user("x"))).await;
+    ok(apply(store, replace(TENANT, "User", "u1", 1, user("alice2"))).await);
+    refuse(store, create(TENANT, "User", "u1", user("dup"))).await;
+    ok(append(store, event("b", "r", "user.get")).await);
+    ok(apply(store, create("b", "User", "u1", user("alice"))).await);
+    ok(apply(store, delete(TENANT, "User", "u1", 2)).await);
+    assert_eq!(seqs, (0..7).collect::<Vec<u64>>());
+
+    let mut stored = event_seqs(store, TENANT, None, 2, true).await;
+    assert_eq!(stored, vec![0, 1, 2, 3, 6]);
+    stored.extend(event_seqs(store, "b", None, 2, true).await);
+    stored.sort_unstable();
+    assert_eq!(stored, (0..7).collect::<Vec<u64>>());
+}
+
+/// Events come newest first unless ascending; `count` + `after_seq` pages cover every event
+/// exactly once in both directions.
+pub async fn events_order_and_paging(store: &dyn Store) {
+    for i in 0..7 {
+        append(store, event(TENANT, &format!("r{i}"), "user.get")).await;
+    }
+    let desc: Vec<u64> = (0..7).rev().collect();
+    let asc: Vec<u64> = (0..7).collect();
+    assert_eq!(event_seqs(store, TENANT, None, 100, false).await, desc);
+    assert_eq!(event_seqs(store, TENANT, None, 100, true).await, asc);
+    for count in [1, 2, 3, 6, 7, 8] {
+        assert_eq!(
+            event_seqs(store, TENANT, None, count, false).await,
+            desc,
+            "count {count}"
+        );
+        assert_eq!(
+            event_seqs(store, TENANT, None, count, true).await,
+            asc,
+            "count {count} ascending"
+        );
+    }
+    // An explicit cursor, as a client would send it.
+    let q = |after, ascending| EventQuery {
+        filter: None,
+        count: 2,
+        after_seq: Some(after),
+        ascending,
+    };
+    let page = store.events(TENANT, &q(4, false)).await.expect("events");
+    assert_eq!(
+        page.items.iter().map(seq_of).collect::<Vec<_>>(),
+        vec![3, 2]
+    );
+    assert_eq!(page.next_seq, Some(2));
+    let page = store.events(TENANT, &q(4, true)).await.expect("events");
+    assert_eq!(
+        page.items.iter().map(seq_of).collect::<Vec<_>>(),
+        vec![5, 6]
+    );
+    assert_eq!(page.next_seq, None);
+    let page = store.events(TENANT, &q(0, false)).await.expect("events");
+    assert!(page.items.is_empty() && page.next_seq.is_none());
+}
+
+/// Event filters on the indexed attributes, alone, combined and with paging.
+pub async fn events_filters(store: &dyn Store) {
+    let ev = |req: &str, actor: Option<&str>, action: &str, target: Option<&str>, status| {
+        let mut e = event(TENANT, req, action);
+        e.actor.name = actor.map(str::to_string);
+        e.target.resource_type = target.map(|_| "User".to_string());
+        e.target.id = target.map(str::to_string);
+        e.outcome = Outcome::from_status(status, None, None);
+        e
+    };
+    let mut events = [
+        ev("r1", Some("okta"), "user.create", Some("u1"), 201),
+        ev("r1", Some("okta"), "user.replace", Some("u1"), 200),
+        ev("r2", Some("azure"), "user.create", Some("u2"), 409),
+        ev("r3", Some("azure"), "auth.failure", None, 401),
+        ev("r4", None, "group.create", Some("g1"), 500),
+        ev("r5", Some("okta"), "user.get", Some("u2"), 200),
+    ];
+    for (i, e) in events.iter_mut().enumerate() {
+        e.time = time(10 * i as u32);
+    }
+    for e in events {
+        append(store, e).await;
+    }
+    // Another tenant's matching events never show.
+    let mut other = ev("r1", Some("okta"), "user.create", Some("u1"), 500);
+    other.tenant = "b".into();
+    append(store, other).await;
+
+    let cases: &[(&str, &[u64])] = &[
+        (r#"target.id eq "u1""#, &[1, 0]),
+        (r#"requestId eq "r1""#, &[1, 0]),
+        (r#"requestid eq "r1""#, &[1, 0]),
+        (r#"actor.name eq "azure""#, &[3, 2]),
+        (r#"action eq "user.create""#, &[2, 0]),
+        (r#"outcome.status ge 400"#, &[4, 3, 2]),
+        (r#"outcome.status lt 400"#, &[5, 1, 0]),
+        (r#"actor.name eq "okta" and target.id eq "u2""#, &[5]),
+        (r#"target.id eq "u1" or target.id eq "u2""#, &[5, 2, 1, 0]),
+        (r#"target.id pr"#, &[5, 4, 2, 1, 0]),
+        (r#"not (actor.name eq "okta")"#, &[4, 3, 2]),
+        (r#"action sw "user.""#, &[5, 2, 1, 0]),
+        (r#"requestId eq "r9""#, &[]),
+        (r#"seq gt 3"#, &[5, 4]),
+        (r#"time ge "2026-01-01T00:00:30Z""#, &[5, 4, 3]),
+        (r#"time lt "2026-01-01T01:00:20+01:00""#, &[1, 0]),
+        (
+            r#"operation.method eq "GET" and outcome.result eq "failure""#,
+            &[4, 3, 2],
+        ),
+    ];
+    for (f, expected) in cases {
+        assert_eq!(
+            &event_seqs(store, TENANT, Some(f), 100, false).await,
+            expected,
+            "filter {f}"
+        );
+        let mut asc = expected.to_vec();
+        asc.reverse();
+        assert_eq!(
+            event_seqs(store, TENANT, Some(f), 1, true).await,
+            asc,
+            "filter {f}, ascending one per page"
+        );
+    }
+}
+
+/// A filter on an attribute events do not have is an invalid query, not an empty result.
+pub async fn events_unknown_attribute_is_invalid_query(store: &dyn Store) {
+    append(store, event(TENANT, "r1", "user.get")).await;
+    for f in [
+        r#"nope eq "x""#,
+        r#"target.nope eq "x""#,
+        r#"userName eq "x""#,
+    ] {
+        let q = EventQuery {
+            filter: Some(filter(f)),
+            count: 10,
+            after_seq: None,
+            ascending: false,
+        };
+        let e = store.events(TENANT, &q).await;
+        assert!(
+            matches!(e, Err(StoreError::InvalidQuery(_))),
+            "filter {f}: {e:?}"
+        );
+    }
+}
+
+/// Resources and events of tenant "a" are invisible to tenant "b", whose ids and userNames are
+/// its own.
+pub async fn tenants_are_isolated(store: &dyn Store) {
+    let (a, b) = ("a", "b");
+    apply(store, create(a, "User", "u1", user("alice"))).await;
+    let members = [("u1", "User", Some("alice"))];
+    apply(store, create(a, "Group", "g1", group("Admins", &members))).await;
+    let ev = append(store, event(a, "r1", "user.get")).await;
+
+    assert_eq!(get(store, b, "User", "u1").await, None);
+    assert_eq!(store.get(b, "Group", "g1", true).await.expect("get"), None);
+    for rt in ["User", "Group"] {
+        let page = list(store, b, rt, None, 1, 100).await;
+        assert_eq!((page.total, page.items.len()), (0, 0), "{rt} of b");
+    }
+    let page = list(store, b, "User", Some(r#"userName eq "alice""#), 1, 100).await;
+    assert_eq!(page.total, 0);
+    let both: Vec<String> = vec!["u1".into(), "g1".into()];
+    assert!(store.lookup(b, &both).await.expect("lookup").is_empty());
+    let groups = store.groups_of(b, &["u1".into()]).await.expect("groups_of");
+    assert!(
+        groups.values().all(Vec::is_empty),
+        "groups of b: {groups:?}"
+    );
+    assert!(event_seqs(store, b, None, 10, false).await.is_empty());
+    assert_eq!(store.event(b, &ev.id).await.expect("event"), None);
+    let e = refuse(store, replace(b, "User", "u1", 1, user("x"))).await;
+    assert!(matches!(e, StoreError::NotFound), "replace in b: {e:?}");
+    let e = refuse(store, delete(b, "User", "u1", 1)).await;
+    assert!(matches!(e, StoreError::NotFound), "delete in b: {e:?}");
+
+    // b has its own namespace of ids and userNames.
+    apply(store, create(b, "User", "u1", user("ALICE"))).await;
+    apply(store, delete(b, "User", "u1", 1)).await;
+    let r = get(store, a, "User", "u1")
+        .await
+        .expect("a's u1 is untouched");
+    assert_eq!((r.version, &r.data), (1, &user("alice")));
+    let g = store.get(a, "Group", "g1", true).await.expect("get");
+    let g = g.expect("a's g1");
+    assert_eq!(members_of(&g), Some(member_set(&members)));
+    assert_eq!(event_seqs(store, a, None, 10, false).await, vec![2, 1, 0]);
+    assert_eq!(event_seqs(store, b, None, 10, false).await, vec![4, 3]);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Listing.
+
+/// Live resources of one type in creation order (not id order, unchanged by replaces), paged by
+/// 1-based `start_index` and `count`, with the total of all matches.
+pub async fn list_order_and_paging(store: &dyn Store) {
+    for (i, id) in ["u-c", "u-a", "u-e", "u-b", "u-d"].iter().enumerate() {
+        apply(store, create(TENANT, "User", id, user(&format!("n{i}")))).await;
+    }
+    apply(store, create(TENANT, "Group", "g-a", group("G", &[]))).await;
+    apply(store, replace(TENANT, "User", "u-c", 1, user("renamed"))).await;
+    apply(store, delete(TENANT, "User", "u-e", 1)).await;
+
+    let all = ["u-c", "u-a", "u-b", "u-d"];
+    let page = list(store, TENANT, "User", None, 1, 100).await;
+    assert_eq!(ids(&page), all);
+    assert_eq!(page.total, 4);
+    assert_eq!(
+        (page.items[0].version, &page.items[0].data),
+        (2, &user("renamed"))
+    );
+    assert_eq!(page.items[1].data, user("n1"));
+
+    let pages: &[(usize, usize, &[&str])] = &[
+        (1, 2, &["u-c", "u-a"]),
+        (3, 2, &["u-b", "u-d"]),
+        (2, 2, &["u-a", "u-b"]),
+        (4, 10, &["u-d"]),
+        (5, 10, &[]),
+        (50, 10, &[]),
+        (1, 0, &[]),
+        (2, 1, &["u-a"]),
+    ];
+    for (start, count, expected) in pages {
+        let page = list(store, TENANT, "User", None, *start, *count).await;
+        assert_eq!(&ids(&page), expected, "startIndex {start} count {count}");
+        assert_eq!(page.total, 4, "startIndex {start} count {count}");
+    }
+    let groups = list(store, TENANT, "Group", None, 1, 100).await;
+    assert_eq!((ids(&groups), groups.total), (vec!["g-a"], 1));
+}
+
+/// Filters on indexed attributes (userName and displayName ignoring case, externalId exactly).
+pub async fn list_sql_filters(store: &dyn Store) {
+    let with = |name: &str, ext: Option<&str>| {
+        let mut u = user(name);
+        if let Some(x) = ext {
+            u["externalId"] = json!(x);
+        }
+        u
+    };
+    let users = [
+        ("u1", with("Alice", Some("ext-A"))),
+        ("u2", with("bob", Some("ext-a"))),
+        ("u3", with("carol", None)),
+        ("u4", with("alex", Some("ext-x"))),
+    ];
+    for (i, (id, data)) in users.into_iter().enumerate() {
+        let mut w = create(TENANT, "User", id, data);
+        w.time = time(i as u32 + 1);
+        apply(store, w).await;
+    }
+    apply(store, create(TENANT, "Group", "g1", group("Admins", &[]))).await;
+    apply(store, create(TENANT, "Group", "g2", group("Staff", &[]))).await;
+    apply(store, create(TENANT, "Group", "g3", group("admins", &[]))).await;
+
+    assert_list(store, "User", r#"userName eq "ALICE""#, &["u1"]).await;
+    assert_list(store, "User", r#"username eq "alice""#, &["u1"]).await;
+    assert_list(store, "User", r#"userName eq "alic""#, &[]).await;
+    assert_list(store, "User", r#"externalId eq "ext-a""#, &["u2"]).await;
+    assert_list(store, "User", r#"externalId eq "ext-A""#, &["u1"]).await;
+    assert_list(store, "User", r#"externalId eq "EXT-X""#, &[]).await;
+    assert_list(store, "User", r#"userName sw "A""#, &["u1", "u4"]).await;
+    assert_list(
+        store,
+        "User",
+        r#"userName eq "alice" and externalId eq "ext-A""#,
+        &["u1"],
+    )
+    .await;
+    assert_list(
+        store,
+        "User",
+        r#"userName eq "alice" and externalId eq "ext-a""#,
+        &[],
+    )
+    .await;
+    assert_list(store, "User", r#"externalId pr"#, &["u1", "u2", "u4"]).await;
+    // `not` is two-valued: an absent attribute does not equal, so its negation matches.
+    assert_list(
+        store,
+        "User",
+        r#"not (externalId eq "ext-a")"#,
+        &["u1", "u3", "u4"],
+    )
+    .await;
+    assert_list(
+        store,
+        "User",
+        r#"externalId ne "ext-a""#,
+        &["u1", "u3", "u4"],
+    )
+    .await;
+    assert_list(store, "User", r#"id eq "u3""#, &["u3"]).await;
+    let urn = format!(r#"{USER_SCHEMA}:userName eq "ALICE""#);
+    assert_list(store, "User", &urn, &["u1"]).await;
+    let f = r#"meta.created gt "2026-01-01T00:00:02Z""#;
+    assert_list(store, "User", f, &["u3", "u4"]).await;
+    let f = r#"meta.lastModified le "2026-01-01T00:00:02.000000Z""#;
+    assert_list(store, "User", f, &["u1", "u2"]).await;
+    assert_list(store, "Group", r#"displayName eq "ADMINS""#, &["g1", "g3"]).await;
+    assert_list(store, "Group", r#"displayName eq "staff""#, &["g2"]).await;
+
+    let page = list(
+        store,
+        TENANT,
+        "Group",
+        Some(r#"displayName eq "admins""#),
+        2,
+        1,
+    )
+    .await;
+    assert_eq!((ids(&page), page.total), (vec!["g3"], 2));
+    let page = list(store, TENANT, "User", Some(r#"userName sw "a""#), 1, 1).await;
+    assert_eq!((ids(&page), page.total), (vec!["u1"], 2));
+
+    apply(store, delete(TENANT, "User", "u4", 1)).await;
+    assert_list(store, "User", r#"userName sw "a""#, &["u1"]).await;
+    apply(
+        store,
+        replace(TENANT, "User", "u2", 1, with("Bobby", Some("ext-B"))),
+    )
+    .await;
+    assert_list(store, "User", r#"externalId eq "ext-a""#, &[]).await;
+    assert_list(store, "User", r#"userName eq "BOBBY""#, &["u2"]).await;
+}
+
+/// Filters the store evaluates on the representation (no column), alone and mixed with indexed
+/// terms: correct items, pages and totals.
+pub async fn list_memory_filters(store: &dyn Store) {
+    let with = |name: &str, emails: Value| {
+        let mut u = user(name);
+        if !emails.is_null() {
+            u["emails"] = emails;
+        }
+        u
+    };
+    let alice = with("alice", json!([{"value": "alice@x.org", "type": "work"}]));
+    apply(store, create(TENANT, "User", "u1", alice)).await;
+    let bob = with("bob", json!([{"value": "bob@y.org", "type": "home"}]));
+    apply(store, create(TENANT, "User", "u2", bob)).await;
+    let carol = with("carol", json!([{"value": "carol@x.org", "type": "home"}]));
+    apply(store, create(TENANT, "User", "u3", carol)).await;
+    apply(
+        store,
+        create(TENANT, "User", "u4", with("dave", Value::Null)),
+    )
+    .await;
+    let members = [("u1", "User", Some("alice")), ("u3", "User", None)];
+    apply(
+        store,
+        create(TENANT, "Group", "g1", group("Admins", &members)),
+    )
+    .await;
+    let members = [("u2", "User", Some("bob"))];
+    apply(
+        store,
+        create(TENANT, "Group", "g2", group("Staff", &members)),
+    )
+    .await;
+
+    assert_list(store, "User", r#"emails.value co "x.org""#, &["u1", "u3"]).await;
+    assert_list(store, "User", r#"emails.value ew "@Y.ORG""#, &["u2"]).await;
+    assert_list(store, "User", r#"emails[type eq "work"]"#, &["u1"]).await;
+    assert_list(
+        store,
+        "User",
+        r#"userName eq "bob" or emails.value co "carol""#,
+        &["u2", "u3"],
+    )
+    .await;
+    assert_list(
+        store,
+        "User",
+        r#"userName eq "ALICE" or userName eq "bob""#,
+        &["u1", "u2"],
+    )
+    .await;
+    assert_list(
+        store,
+        "User",
+        r#"emails.value co "x.org" and userName ne "carol""#,
+        &["u1"],
+    )
+    .await;
+    assert_list(store, "User", r#"emails pr"#, &["u1", "u2", "u3"]).await;
+    // The derived User `groups` and the Group `members` are filterable too.
+    assert_list(store, "User", r#"groups.value eq "g1""#, &["u1", "u3"]).await;
+    assert_list(store, "Group", r#"members.value eq "u2""#, &["g2"]).await;
+    let page = list(
+        store,
+        TENANT,
+        "Group",
+        Some(r#"members.value eq "u3""#),
+        1,
+        10,
+    )
+    .await;
+    assert_eq!(ids(&page), ["g1"]);
+    assert!(
+        page.items[0].data.get("members").is_none(),
+        "members only when asked for"
+    );
+    let page = list_q(store, TENANT, "Group", Some(r#"members pr"#), 1, 10, true).await;
+    assert_eq!(ids(&page), ["g1", "g2"]);
+    assert_eq!(members_of(&page.items[1]), Some(member_set(&members)));
+
+    // Paging applies after the in-memory filter.
+    let f = Some(r#"emails.value co "o""#);
+    let pages: &[(usize, usize, &[&str])] = &[
+        (1, 2, &["u1", "u2"]),
+        (3, 2, &["u3"]),
+        (2, 1, &["u2"]),
+        (4, 1, &[]),
+        (1, 0, &[]),
+    ];
+    for (start, count, expected) in pages {
+        let page = list(store, TENANT, "User", f, *start, *count).await;
+        assert_eq!(&ids(&page), expected, "startIndex {start} count {count}");
+        assert_eq!(page.total, 3, "startIndex {start} count {count}");
+    }
+
+    apply(store, delete(TENANT, "User", "u3", 1)).await;
+    assert_list(store, "User", r#"emails.value co "x.org""#, &["u1"]).await;
+    assert_list(store, "User", r#"groups.value eq "g1""#, &["u1"]).await;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Group membership.
+
+/// A Group's members are stored with it and returned only when asked for; members whose
+/// resource is deleted are hidden; a refused write leaves the members as they were.
+pub async fn group_members(store: &dyn Store) {
+    apply(store, create(TENANT, "User", "u1", user("alice"))).await;
+    let mut bob = user("bob");
+    bob["displayName"] = json!("Bobby");
+    apply(store, create(TENANT, "User", "u2", bob)).await;
+    let members = [("u1", "User", Some("alice")), ("u2", "User", Some("Bobby"))];
+    apply(
+        store,
+        create(TENANT, "Group", "g1", group("Admins", &members)),
+    )
+    .await;
+    let nested = [("g1", "Group", Some("Admins")), ("u1", "User", None)];
+    apply(store, create(TENANT, "Group", "g2", group("All", &nested))).await;
+
+    let g1 = get_members(store, "g1").await;
+    assert_eq!(g1.version, 1);
+    assert_eq!(members_of(&g1), Some(member_set(&members)));
+    assert_eq!(g1.data["displayName"], "Admins");
+    assert_eq!(
+        members_of(&get_members(store, "g2").await),
+        Some(member_set(&nested))
+    );
+    let plain = get(store, TENANT, "Group", "g1").await.expect("g1");
+    assert_eq!(
+        plain.data,
+        group("Admins", &[]),
+        "no members unless asked for"
+    );
+
+    let page = list_q(store, TENANT, "Group", None, 1, 10, true).await;
+    assert_eq!(ids(&page), ["g1", "g2"]);
+    assert_eq!(members_of(&page.items[0]), Some(member_set(&members)));
+    assert_eq!(members_of(&page.items[1]), Some(member_set(&nested)));
+    let page = list(store, TENANT, "Group", None, 1, 10).await;
+    assert!(page.items.iter().all(|g| g.data.get("members").is_none()));
+    let page = list_q(store, TENANT, "User", None, 1, 10, true).await;
+    assert!(page.items.iter().all(|u| u.data.get("members").is_none()));
+
+    // Deleted members are hidden.
+    apply(store, delete(TENANT, "User", "u2", 1)).await;
+    let alive = [("u1", "User", Some("alice"))];
+    assert_eq!(
+        members_of(&get_members(store, "g1").await),
+        Some(member_set(&alive))
+    );
+    apply(store, delete(TENANT, "Group", "g1", 1)).await;
+    let u1_only = [("u1", "User", None)];
+    assert_eq!(
+        members_of(&get_members(store, "g2").await),
+        Some(member_set(&u1_only))
+    );
+
+    // A refused write leaves the members alone; a replace sets them.
+    apply(store, create(TENANT, "User", "u3", user("carol"))).await;
+    let other = [("u3", "User", Some("carol"))];
+    let e = refuse(
+        store,
+        replace(TENANT, "Group", "g2", 7, group("All", &other)),
+    )
+    .await;
+    assert!(
+        matches!(e, StoreError::VersionConflict { current: 1 }),
+        "{e:?}"
+    );
+    assert_eq!(
+        members_of(&get_members(store, "g2").await),
+        Some(member_set(&u1_only))
+    );
+    let changed = [("u1", "User", Some("alice")), ("u3", "User", Some("carol"))];
+    apply(
+        store,
+        replace(TENANT, "Group", "g2", 1, group("All", &changed)),
+    )
+    .await;
+    assert_eq!(
+        members_of(&get_members(store, "g2").await),
+        Some(member_set(&changed))
+    );
+    apply(
+        store,
+        replace(TENANT, "Group", "g2", 2, group("All", &other)),
+    )
+    .await;
+    assert_eq!(
+        members_of(&get_members(store, "g2").await),
+        Some(member_set(&other))
+    );
+    apply(store, replace(TENANT, "Group", "g2", 3, group("None", &[]))).await;
+    let g2 = get_members(store, "g2").await;
+    assert_eq!(
+        g2.data,
+        group("None", &[]),
+        "a Group without members has none"
+    );
+    assert_eq!(g2.version, 4);
+}
+
+/// `groups_of`: the live groups each id is a direct member of, with their displayName.
+pub async fn groups_of_users(store: &dyn Store) {
+    apply(store, create(TENANT, "User", "u1", user("alice"))).await;
+    apply(store, create(TENANT, "User", "u2", user("bob"))).await;
+    apply(store, create(TENANT, "User", "u3", user("carol"))).await;
+    let both = [("u1", "User", None), ("u2", "User", None)];
+    apply(store, create(TENANT, "Group", "g1", group("Admins", &both))).await;
+    let one = [("u1", "User", None)];
+    apply(store, create(TENANT, "Group", "g2", group("Staff", &one))).await;
+    let nested = [("g1", "Group", None)];
+    apply(store, create(TENANT, "Group", "g3", group("All", &nested))).await;
+
+    let gr = |id: &str, d: &str| GroupRef {
+        id: id.into(),
+        display: Some(d.into()),
+    };
+    let ask: Vec<String> = ["u1", "u2", "u3", "g1", "nope"].map(String::from).to_vec();
+    let of = |m: &HashMap<String, Vec<GroupRef>>, id: &str| {
+        let mut v = m.get(id).cloned().unwrap_or_default();
+        v.sort_by(|a, b| a.id.cmp(&b.id));
+        v
+    };
+    let m = store.groups_of(TENANT, &ask).await.expect("groups_of");
+    assert_eq!(of(&m, "u1"), vec![gr("g1", "Admins"), gr("g2", "Staff")]);
+    assert_eq!(of(&m, "u2"), vec![gr("g1", "Admins")]);
+    assert_eq!(of(&m, "u3"), vec![]);
+    assert_eq!(of(&m, "g1"), vec![gr("g3", "All")]);
+    assert_eq!(of(&m, "nope"), vec![]);
+    let none = store.groups_of(TENANT, &[]).await.expect("groups_of");
+    assert!(none.values().all(Vec::is_empty));
+
+    // Renamed and deleted groups.
+    apply(
+        store,
+        replace(TENANT, "Group", "g1", 1, group("Admins2", &both)),
+    )
+    .await;
+    apply(store, delete(TENANT, "Group", "g2", 1)).await;
+    let m = store.groups_of(TENANT, &ask).await.expect("groups_of");
+    assert_eq!(of(&m, "u1"), vec![gr("g1", "Admins2")]);
+    // Removing a member.
+    apply(
+        store,
+        replace(TENANT, "Group", "g1", 2, group("Admins2", &one)),
+    )
+    .await;
+    let m = store.groups_of(TENANT, &ask).await.expect("groups_of");
+    assert_eq!(of(&m, "u1"), vec![gr("g1", "Admins2")]);
+    assert_eq!(of(&m, "u2"), vec![]);
+}
+
+/// `lookup`: type and display name (displayName, else userName) of live ids only.
+pub async fn lookup_live_ids(store: &dyn Store) {
+    apply(store, create(TENANT, "User", "u1", user("alice"))).await;
+    let mut bob = user("bob");
+    bob["displayName"] = json!("Bobby");
+    apply(store, create(TENANT, "User", "u2", bob)).await;
+    apply(store, create(TENANT, "User", "u3", user("carol"))).await;
+    apply(store, delete(TENANT, "User", "u3", 1)).await;
+    apply(store, create(TENANT, "Group", "g1", group("Admins", &[]))).await;
+    apply(store, create(TENANT, "Group", "g2", group("Gone", &[]))).await;
+    apply(store, delete(TENANT, "Group", "g2", 1)).await;
+
+    let ask: Vec<String> = ["u1", "u2", "u3", "g1", "g2", "nope"]
+        .map(String::from)
+        .to_vec();
+    let m = store.lookup(TENANT, &ask).await.expect("lookup");
+    let r = |t: &str, d: &str| ResourceRef {
+        resource_type: t.into(),
+        display: Some(d.into()),
+    };
+    let expected: HashMap<String, ResourceRef> = [
+        ("u1".to_string(), r("User", "alice")),
+        ("u2".to_string(), r("User", "Bobby")),
+        ("g1".to_string(), r("Group", "Admins")),
+    ]
+    .into_iter()
+    .collect();
+    assert_eq!(m, expected);
+    assert!(store.lookup(TENANT, &[]).await.expect("lookup").is_empty());
+}
+
+// ---------------------------------------------------------------------------------------------
+// Tokens.
+
+/// The token whose hash is `hex` repeated to 64 digits.
+async fn found(store: &dyn Store, hex: &str) -> Option<TokenInfo> {
+    store.find_token(&hex.repeat(32)).await.expect("find_token")
+}
+
+/// Tokens are found by hash until revoked (by id or name); revoked ones stay listed and
+/// counted (first-start bootstrap must not mint a new admin token after all were revoked).
+pub async fn tokens(store: &dyn Store) {
+    assert_eq!(store.token_count().await.expect("count"), 0);
+    assert!(store.list_tokens().await.expect("list").is_empty());
+    let new = |id: &str, name: &str, hash: &str, created: u32| NewToken {
+        id: id.into(),
+        name: name.into(),
+        hash_hex: hash.repeat(32),
+        scopes: vec!["scim:read".into(), "scim:write".into()],
+        tenant: TENANT.into(),
+        created: time(created),
+    };
+    let info = |t: &NewToken| TokenInfo {
+        id: t.id.clone(),
+        name: t.name.clone(),
+        scopes: t.scopes.clone(),
+        tenant: t.tenant.clone(),
+        created: t.created.clone(),
+        revoked: None,
+    };
+    let t1 = new("t1", "okta", "aa", 1);
+    let t2 = new("t2", "azure", "bb", 2);
+    assert_eq!(
+        store.create_token(t1.clone()).await.expect("create"),
+        info(&t1)
+    );
+    assert_eq!(
+        store.create_token(t2.clone()).await.expect("create"),
+        info(&t2)
+    );
+    assert_eq!(store.token_count().await.expect("count"), 2);
+    assert_eq!(found(store, "aa").await, Some(info(&t1)));
+    assert_eq!(found(store, "bb").await, Some(info(&t2)));
+    assert_eq!(found(store, "cc").await, None);
+    assert_eq!(
+        store.list_tokens().await.expect("list"),
+        vec![info(&t1), info(&t2)]
+    );
+
+    assert!(store.revoke_token("t1").await.expect("revoke"), "by id");
+    assert_eq!(found(store, "aa").await, None);
+    assert_eq!(found(store, "bb").await, Some(info(&t2)));
+    assert!(!store.revoke_token("t1").await.expect("revoke"), "twice");
+    assert!(
+        store.revoke_token("azure").await.expect("revoke"),
+        "by name"
+    );
+    assert_eq!(found(store, "bb").await, None);
+    assert!(!store.revoke_token("nope").await.expect("revoke"));
+
+    let listed = store.list_tokens().await.expect("list");
+    assert_eq!(listed.len(), 2);
+    for (t, expected) in listed.iter().zip([&t1, &t2]) {
+        assert!(t.revoked.is_some(), "{} is marked revoked", t.id);
+        let mut t = t.clone();
+        t.revoked = None;
+        assert_eq!(t, info(expected));
+    }
+    assert_eq!(store.token_count().await.expect("count"), 2);
+    store.ping().await.expect("ping");
+}
