@@ -1,29 +1,30 @@
-//! The write path: resource row, memberships, version snapshot and sealed event in one
-//! `BEGIN IMMEDIATE` transaction.
+//! One write inside a transaction: resource row, memberships, version snapshot and sealed event.
+//! The caller ([`super::committer`]) owns the transaction and hands out the `seq`.
 
 use std::collections::HashMap;
 
 use scimtrail_audit::{seal, AuditEvent};
 use scimtrail_store::{ResourceWrite, StoreError, StoreResult, WriteKind};
 use serde_json::Value;
-use sqlx::{Sqlite, SqlitePool, Transaction};
+use sqlx::{Sqlite, Transaction};
 
 use crate::backend;
 
-type Tx = Transaction<'static, Sqlite>;
+pub type Tx = Transaction<'static, Sqlite>;
 
+/// Apply `w` and append its event at `seq`, inside `tx`.
 pub async fn write(
-    pool: &SqlitePool,
+    tx: &mut Tx,
     w: ResourceWrite,
     event: AuditEvent,
+    seq: i64,
 ) -> StoreResult<AuditEvent> {
-    let mut tx = pool.begin_with("BEGIN IMMEDIATE").await.map_err(backend)?;
     let current: Option<(i64, i64, String)> = sqlx::query_as(
         "SELECT version, deleted, resource_type FROM resources WHERE tenant = ? AND id = ?",
     )
     .bind(&w.tenant)
     .bind(&w.id)
-    .fetch_optional(&mut *tx)
+    .fetch_optional(&mut **tx)
     .await
     .map_err(backend)?;
     match (w.kind, current) {
@@ -74,7 +75,7 @@ pub async fn write(
             .bind(&external_id)
             .bind(&display_ci)
             .bind(&data_text)
-            .execute(&mut *tx)
+            .execute(&mut **tx)
             .await
         }
         WriteKind::Replace => {
@@ -90,7 +91,7 @@ pub async fn write(
             .bind(&data_text)
             .bind(&w.tenant)
             .bind(&w.id)
-            .execute(&mut *tx)
+            .execute(&mut **tx)
             .await
         }
         WriteKind::Delete => {
@@ -102,7 +103,7 @@ pub async fn write(
             .bind(&w.time)
             .bind(&w.tenant)
             .bind(&w.id)
-            .execute(&mut *tx)
+            .execute(&mut **tx)
             .await
         }
     };
@@ -117,10 +118,9 @@ pub async fn write(
         });
     }
     if w.resource_type == "Group" && w.kind != WriteKind::Delete {
-        sync_members(&mut tx, &w.tenant, &w.id, members.as_ref()).await?;
+        sync_members(tx, &w.tenant, &w.id, members.as_ref()).await?;
     }
-    let sealed = append(&mut tx, event).await?;
-    let seq = sealed.seq.unwrap_or_default() as i64;
+    let sealed = append(tx, event, seq).await?;
     sqlx::query(
         "INSERT INTO resource_versions (tenant, id, version, resource_type, time, deleted, data, \
          event_seq) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
@@ -133,27 +133,14 @@ pub async fn write(
     .bind(w.kind == WriteKind::Delete)
     .bind(w.data.as_ref().map(Value::to_string))
     .bind(seq)
-    .execute(&mut *tx)
+    .execute(&mut **tx)
     .await
     .map_err(backend)?;
-    tx.commit().await.map_err(backend)?;
     Ok(sealed)
 }
 
-pub async fn append_event(pool: &SqlitePool, event: AuditEvent) -> StoreResult<AuditEvent> {
-    let mut tx = pool.begin_with("BEGIN IMMEDIATE").await.map_err(backend)?;
-    let sealed = append(&mut tx, event).await?;
-    tx.commit().await.map_err(backend)?;
-    Ok(sealed)
-}
-
-/// Seal the event at the next `seq` and insert it. Must run inside the write transaction: the
-/// single writer makes `MAX(seq) + 1` gap-free and unique.
-async fn append(tx: &mut Tx, event: AuditEvent) -> StoreResult<AuditEvent> {
-    let next: i64 = sqlx::query_scalar("SELECT COALESCE(MAX(seq) + 1, 0) FROM audit_events")
-        .fetch_one(&mut **tx)
-        .await
-        .map_err(backend)?;
+/// Seal the event at `seq` and insert it.
+pub async fn append(tx: &mut Tx, event: AuditEvent, next: i64) -> StoreResult<AuditEvent> {
     let sealed = seal(event, next as u64).map_err(|e| StoreError::Backend(e.to_string()))?;
     let e = &sealed.event;
     sqlx::query(
