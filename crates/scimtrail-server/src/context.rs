@@ -81,13 +81,28 @@ impl Ctx {
                 error.map(|e| e.detail.clone()).or(info.detail),
             ),
             latency_ms: (self.started.elapsed().as_micros() as f64) / 1000.0,
-            changes: info.changes,
+            changes: redact_changes(state, info.changes),
             request: self.request.clone(),
             response,
             parent_id: None,
             leaf_hash: None,
         }
     }
+}
+
+/// Values of secret or operator-redacted attributes never enter a change record.
+fn redact_changes(state: &AppState, mut changes: Vec<Change>) -> Vec<Change> {
+    for c in changes
+        .iter_mut()
+        .filter(|c| state.redactor.is_secret_path(&c.path))
+    {
+        for v in [&mut c.old, &mut c.new] {
+            if !v.is_null() {
+                *v = serde_json::Value::String(scimtrail_audit::REDACTED.into());
+            }
+        }
+    }
+    changes
 }
 
 /// The resource type and id a SCIM path names, and the default action and SCIM operation of

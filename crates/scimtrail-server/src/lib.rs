@@ -42,6 +42,8 @@ pub struct ServerConfig {
     pub max_body_bytes: usize,
     /// Largest request/response body kept in an audit event (cut and flagged beyond).
     pub audit_body_cap: usize,
+    /// Attribute names whose values the audit log never keeps, besides the schema's secrets.
+    pub redact_attributes: Vec<String>,
 }
 
 impl Default for ServerConfig {
@@ -52,6 +54,7 @@ impl Default for ServerConfig {
             base_url: None,
             max_body_bytes: 1024 * 1024,
             audit_body_cap: 64 * 1024,
+            redact_attributes: Vec::new(),
         }
     }
 }
@@ -73,6 +76,7 @@ impl AppState {
             .resource_types()
             .iter()
             .flat_map(|rt| registry.secret_attribute_names(rt))
+            .chain(config.redact_attributes.iter().cloned())
             .collect();
         AppState {
             store,
@@ -94,11 +98,12 @@ pub fn app(state: AppState) -> Router {
             state.clone(),
             record::record,
         ));
-    Router::new()
+    // Health checks are not audited (orchestrators poll them), but carry a request id too.
+    let health = Router::new()
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readyz))
-        .merge(api)
-        .with_state(state)
+        .layer(axum::middleware::map_response(record::tag_request_id));
+    Router::new().merge(health).merge(api).with_state(state)
 }
 
 async fn readyz(axum::extract::State(state): axum::extract::State<AppState>) -> ApiError {

@@ -34,6 +34,14 @@ fn request_id(headers: &HeaderMap) -> String {
         .unwrap_or_else(|| uuid::Uuid::now_v7().to_string())
 }
 
+/// Give a response that is not audited its own request id.
+pub async fn tag_request_id(mut resp: Response) -> Response {
+    if let Ok(v) = HeaderValue::from_str(&uuid::Uuid::now_v7().to_string()) {
+        resp.headers_mut().insert(REQUEST_ID, v);
+    }
+    resp
+}
+
 pub async fn record(State(state): State<AppState>, req: Request, next: Next) -> Response {
     // Run in a task of its own: if the client goes away, the request still completes and is
     // recorded instead of being dropped half-way.

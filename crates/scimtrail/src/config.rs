@@ -50,6 +50,9 @@ pub struct ServeArgs {
     /// Log format: text or json.
     #[arg(long, env = "SCIMTRAIL_LOG_FORMAT")]
     pub log_format: Option<String>,
+    /// More attribute names to redact in the audit log (comma-separated), e.g. employeeNumber.
+    #[arg(long, env = "SCIMTRAIL_REDACT_ATTRIBUTES", value_delimiter = ',')]
+    pub redact_attributes: Option<Vec<String>>,
 }
 
 /// The TOML file: every key optional.
@@ -63,6 +66,7 @@ pub struct FileConfig {
     pub max_body_bytes: Option<usize>,
     pub audit_body_cap: Option<usize>,
     pub log_format: Option<String>,
+    pub redact_attributes: Option<Vec<String>>,
 }
 
 /// The settings `serve` runs with.
@@ -75,6 +79,7 @@ pub struct Settings {
     pub max_body_bytes: usize,
     pub audit_body_cap: usize,
     pub log_json: bool,
+    pub redact_attributes: Vec<String>,
 }
 
 impl ServeArgs {
@@ -120,6 +125,14 @@ impl ServeArgs {
                 .or(file.audit_body_cap)
                 .unwrap_or(64 * 1024),
             log_json: log_format == "json",
+            redact_attributes: self
+                .redact_attributes
+                .or(file.redact_attributes)
+                .unwrap_or_default()
+                .into_iter()
+                .map(|a| a.trim().to_string())
+                .filter(|a| !a.is_empty())
+                .collect(),
         })
     }
 }

@@ -26,6 +26,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         base_url: s.base_url.clone(),
         max_body_bytes: s.max_body_bytes,
         audit_body_cap: s.audit_body_cap,
+        redact_attributes: s.redact_attributes.clone(),
     };
     let env_token = std::env::var("SCIMTRAIL_BOOTSTRAP_TOKEN").ok();
     if let Some(token) =

@@ -47,7 +47,6 @@ fn by_id(items: Vec<Value>, id: &str, what: &str) -> Result<Response, ApiError> 
 pub async fn service_provider_config(Extension(ctx): Extension<Arc<Ctx>>) -> Response {
     scim_json(json!({
         "schemas": ["urn:ietf:params:scim:schemas:core:2.0:ServiceProviderConfig"],
-        "documentationUri": "https://github.com/scimtrail/scimtrail",
         "patch": {"supported": true},
         "bulk": {"supported": false, "maxOperations": 0, "maxPayloadSize": 0},
         "filter": {"supported": true, "maxResults": MAX_RESULTS},

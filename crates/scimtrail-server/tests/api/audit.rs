@@ -250,3 +250,44 @@ async fn leaf_hash_covers_the_canonical_event() {
         base64::engine::general_purpose::STANDARD.encode(expected)
     );
 }
+
+#[tokio::test]
+async fn operator_configured_attributes_are_redacted_in_the_log() {
+    let app = spawn_with(scimtrail_server::ServerConfig {
+        redact_attributes: vec!["employeeNumber".into()],
+        ..Default::default()
+    })
+    .await;
+    let ent = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User";
+    let r = app
+        .post(
+            "/scim/v2/Users",
+            json!({"userName": "emp", ent: {"employeeNumber": "E-777-SECRET"}}),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    assert_eq!(
+        r.body[ent]["employeeNumber"], "E-777-SECRET",
+        "the resource keeps it"
+    );
+    let id = r.id();
+    let p = app
+        .patch(
+            &format!("/scim/v2/Users/{id}"),
+            json!({"Operations": [{"op": "replace", "path": format!("{ent}:employeeNumber"), "value": "E-888-SECRET"}]}),
+        )
+        .await;
+    assert_eq!(p.status, 200);
+    let e = app.event_of(&p.request_id()).await;
+    let c = &e["changes"][0];
+    assert_eq!(
+        (c["old"].as_str(), c["new"].as_str()),
+        (Some("[REDACTED]"), Some("[REDACTED]"))
+    );
+    app.get(&format!("/scim/v2/Users/{id}")).await;
+    let all = serde_json::to_string(&app.all_events().await).unwrap();
+    assert!(
+        !all.contains("E-777-SECRET") && !all.contains("E-888-SECRET"),
+        "{all}"
+    );
+}

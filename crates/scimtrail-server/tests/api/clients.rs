@@ -1,4 +1,4 @@
-//! The client contract: one test per row of `/work/shared/SCIM-CLIENTS.md` (what Microsoft
+//! The client contract: one test per row of `shared/SCIM-CLIENTS.md` (what Microsoft
 //! Entra ID, Okta, OneLogin and JumpCloud really send), with the payloads, headers and
 //! User-Agents those clients use. Timing rows (E10, O9) are tested for their function only.
 

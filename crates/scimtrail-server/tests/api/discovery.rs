@@ -60,6 +60,10 @@ async fn health_needs_no_token_and_leaves_no_event() {
     for p in ["/healthz", "/readyz"] {
         let r = app.raw(app.client.get(app.url(p))).await;
         assert_eq!(r.status, 200, "{p}");
+        assert!(
+            r.header("x-request-id").is_some(),
+            "{p} carries X-Request-Id"
+        );
     }
     assert!(app
         .all_events()
