@@ -15,7 +15,15 @@ use sqlx::{ConnectOptions, Row};
 
 const WORKERS: usize = 8;
 
-async fn load(base: String, worker: usize, stop: Arc<AtomicBool>, ok_writes: Arc<AtomicUsize>) {
+type Acked = Arc<std::sync::Mutex<Vec<String>>>;
+
+async fn load(
+    base: String,
+    worker: usize,
+    stop: Arc<AtomicBool>,
+    ok_writes: Arc<AtomicUsize>,
+    acked: Acked,
+) {
     let c = common::client();
     let auth = format!("Bearer {}", common::TOKEN);
     let deadline = Instant::now() + Duration::from_secs(30);
@@ -41,6 +49,8 @@ async fn load(base: String, worker: usize, stop: Arc<AtomicBool>, ok_writes: Arc
             break;
         };
         let id = u["id"].as_str().unwrap_or_default().to_string();
+        // Answered 201: from here on the user must survive any crash.
+        acked.lock().unwrap().push(id.clone());
         let patch = json!({"Operations": [{"op": "Replace", "path": "active", "value": "False"}]});
         if c.patch(format!("{base}/scim/v2/Users/{id}"))
             .header("authorization", &auth)
@@ -98,14 +108,11 @@ async fn sigkill_under_write_load_leaves_a_consistent_log() {
     let server = common::start(dir.path(), &[("RUST_LOG", "warn")]);
     let stop = Arc::new(AtomicBool::new(false));
     let ok_writes = Arc::new(AtomicUsize::new(0));
+    let acked: Acked = Arc::default();
     let workers: Vec<_> = (0..WORKERS)
         .map(|w| {
-            tokio::spawn(load(
-                server.base.clone(),
-                w,
-                stop.clone(),
-                ok_writes.clone(),
-            ))
+            let (stop, ok, acked) = (stop.clone(), ok_writes.clone(), acked.clone());
+            tokio::spawn(load(server.base.clone(), w, stop, ok, acked))
         })
         .collect();
     // Let the load build up, then pull the plug mid-flight.

@@ -1,10 +1,10 @@
 //! The embedded SQLite store.
 
-mod committer;
 mod events;
 mod read;
 mod tokens;
 mod write;
+mod writer;
 
 use std::str::FromStr;
 use std::sync::Arc;
@@ -23,10 +23,10 @@ use crate::backend;
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
 
 pub struct SqliteStore {
-    /// Exactly one connection: every write transaction goes through it.
+    /// Migrations and token administration (rare writes).
     writer: SqlitePool,
-    /// Batches resource writes and event appends on `writer` (group commit).
-    committer: committer::Committer,
+    /// The one connection that writes resources and events, on its own thread (group commit).
+    committer: writer::Writer,
     /// Readers never wait for the writer (WAL).
     reader: SqlitePool,
     /// For evaluating the parts of a list filter that SQL cannot.
@@ -45,7 +45,8 @@ impl SqliteStore {
             // Savepoint journals and sorts stay in memory; a larger page cache saves re-reads.
             .pragma("temp_store", "MEMORY")
             .pragma("cache_size", "-32768");
-        if let Some(dir) = opts.get_filename().parent() {
+        let path = opts.get_filename().to_path_buf();
+        if let Some(dir) = path.parent() {
             if !dir.as_os_str().is_empty() {
                 std::fs::create_dir_all(dir).map_err(|e| {
                     StoreError::Backend(format!("cannot create {}: {e}", dir.display()))
@@ -69,7 +70,7 @@ impl SqliteStore {
             .connect_with(opts.read_only(true))
             .await
             .map_err(backend)?;
-        let committer = committer::Committer::start(writer.clone());
+        let committer = writer::Writer::start(&path)?;
         Ok(SqliteStore {
             writer,
             committer,
@@ -89,11 +90,11 @@ impl SqliteStore {
 impl Store for SqliteStore {
     async fn write(&self, write: ResourceWrite, event: AuditEvent) -> StoreResult<AuditEvent> {
         self.committer
-            .submit(committer::Job::Write(Box::new(write), event))
+            .submit(writer::Job::Write(Box::new(write), event))
             .await
     }
     async fn append_event(&self, event: AuditEvent) -> StoreResult<AuditEvent> {
-        self.committer.submit(committer::Job::Append(event)).await
+        self.committer.submit(writer::Job::Append(event)).await
     }
     async fn get(
         &self,

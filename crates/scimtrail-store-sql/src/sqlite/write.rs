@@ -1,32 +1,40 @@
-//! One write inside a transaction: resource row, memberships, version snapshot and sealed event.
-//! The caller ([`super::committer`]) owns the transaction and hands out the `seq`.
+//! One write inside the batch transaction: resource row, memberships, version snapshot and
+//! sealed event. Runs on the writer thread ([`super::writer`]), which hands out the `seq`.
 
 use std::collections::HashMap;
 
+use rusqlite::{params, Connection, OptionalExtension};
 use scimtrail_audit::{seal, AuditEvent};
 use scimtrail_store::{ResourceWrite, StoreError, StoreResult, WriteKind};
 use serde_json::Value;
-use sqlx::{Sqlite, Transaction};
 
-use crate::backend;
+pub fn db(e: rusqlite::Error) -> StoreError {
+    StoreError::Backend(e.to_string())
+}
 
-pub type Tx = Transaction<'static, Sqlite>;
+fn is_unique_violation(e: &rusqlite::Error) -> bool {
+    matches!(e, rusqlite::Error::SqliteFailure(f, _)
+        if f.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE)
+}
 
-/// Apply `w` and append its event at `seq`, inside `tx`.
-pub async fn write(
-    tx: &mut Tx,
+/// Apply `w` and append its event at `seq`.
+pub fn write(
+    conn: &Connection,
     w: ResourceWrite,
     event: AuditEvent,
     seq: i64,
 ) -> StoreResult<AuditEvent> {
-    let current: Option<(i64, i64, String)> = sqlx::query_as(
-        "SELECT version, deleted, resource_type FROM resources WHERE tenant = ? AND id = ?",
-    )
-    .bind(&w.tenant)
-    .bind(&w.id)
-    .fetch_optional(&mut **tx)
-    .await
-    .map_err(backend)?;
+    let current: Option<(i64, i64, String)> = conn
+        .prepare_cached(
+            "SELECT version, deleted, resource_type FROM resources WHERE tenant = ? AND id = ?",
+        )
+        .and_then(|mut s| {
+            s.query_row(params![w.tenant, w.id], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+            })
+            .optional()
+        })
+        .map_err(db)?;
     match (w.kind, current) {
         (WriteKind::Create, Some(_)) => {
             return Err(StoreError::Backend(format!(
@@ -59,141 +67,151 @@ pub async fn write(
     let data_text = data.to_string();
 
     let result = match w.kind {
-        WriteKind::Create => {
-            sqlx::query(
+        WriteKind::Create => conn
+            .prepare_cached(
                 "INSERT INTO resources (tenant, resource_type, id, version, deleted, created, \
-             last_modified, user_name_ci, external_id, display_name_ci, data) \
-             VALUES (?, ?, ?, ?, 0, ?, ?, ?, ?, ?, ?)",
+                 last_modified, user_name_ci, external_id, display_name_ci, data) \
+                 VALUES (?, ?, ?, ?, 0, ?, ?, ?, ?, ?, ?)",
             )
-            .bind(&w.tenant)
-            .bind(&w.resource_type)
-            .bind(&w.id)
-            .bind(w.new_version)
-            .bind(&w.time)
-            .bind(&w.time)
-            .bind(&user_name_ci)
-            .bind(&external_id)
-            .bind(&display_ci)
-            .bind(&data_text)
-            .execute(&mut **tx)
-            .await
-        }
-        WriteKind::Replace => {
-            sqlx::query(
+            .and_then(|mut s| {
+                s.execute(params![
+                    w.tenant,
+                    w.resource_type,
+                    w.id,
+                    w.new_version,
+                    w.time,
+                    w.time,
+                    user_name_ci,
+                    external_id,
+                    display_ci,
+                    data_text
+                ])
+            }),
+        WriteKind::Replace => conn
+            .prepare_cached(
                 "UPDATE resources SET version = ?, last_modified = ?, user_name_ci = ?, \
-             external_id = ?, display_name_ci = ?, data = ? WHERE tenant = ? AND id = ?",
+                 external_id = ?, display_name_ci = ?, data = ? WHERE tenant = ? AND id = ?",
             )
-            .bind(w.new_version)
-            .bind(&w.time)
-            .bind(&user_name_ci)
-            .bind(&external_id)
-            .bind(&display_ci)
-            .bind(&data_text)
-            .bind(&w.tenant)
-            .bind(&w.id)
-            .execute(&mut **tx)
-            .await
-        }
-        WriteKind::Delete => {
-            sqlx::query(
+            .and_then(|mut s| {
+                s.execute(params![
+                    w.new_version,
+                    w.time,
+                    user_name_ci,
+                    external_id,
+                    display_ci,
+                    data_text,
+                    w.tenant,
+                    w.id
+                ])
+            }),
+        WriteKind::Delete => conn
+            .prepare_cached(
                 "UPDATE resources SET version = ?, last_modified = ?, deleted = 1 \
-             WHERE tenant = ? AND id = ?",
+                 WHERE tenant = ? AND id = ?",
             )
-            .bind(w.new_version)
-            .bind(&w.time)
-            .bind(&w.tenant)
-            .bind(&w.id)
-            .execute(&mut **tx)
-            .await
-        }
+            .and_then(|mut s| s.execute(params![w.new_version, w.time, w.tenant, w.id])),
     };
     if let Err(e) = result {
-        let unique = e
-            .as_database_error()
-            .is_some_and(|d| d.is_unique_violation());
-        return Err(if unique {
+        return Err(if is_unique_violation(&e) {
             StoreError::Uniqueness("userName is already taken".into())
         } else {
-            backend(e)
+            db(e)
         });
     }
     if w.resource_type == "Group" && w.kind != WriteKind::Delete {
-        sync_members(tx, &w.tenant, &w.id, members.as_ref()).await?;
+        sync_members(conn, &w.tenant, &w.id, members.as_ref())?;
     }
-    let sealed = append(tx, event, seq).await?;
-    sqlx::query(
+    let sealed = append(conn, event, seq)?;
+    conn.prepare_cached(
         "INSERT INTO resource_versions (tenant, id, version, resource_type, time, deleted, data, \
          event_seq) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
     )
-    .bind(&w.tenant)
-    .bind(&w.id)
-    .bind(w.new_version)
-    .bind(&w.resource_type)
-    .bind(&w.time)
-    .bind(w.kind == WriteKind::Delete)
-    .bind(w.data.as_ref().map(Value::to_string))
-    .bind(seq)
-    .execute(&mut **tx)
-    .await
-    .map_err(backend)?;
+    .and_then(|mut s| {
+        s.execute(params![
+            w.tenant,
+            w.id,
+            w.new_version,
+            w.resource_type,
+            w.time,
+            w.kind == WriteKind::Delete,
+            w.data.as_ref().map(Value::to_string),
+            seq
+        ])
+    })
+    .map_err(db)?;
     Ok(sealed)
 }
 
 /// Seal the event at `seq` and insert it.
-pub async fn append(tx: &mut Tx, event: AuditEvent, next: i64) -> StoreResult<AuditEvent> {
-    let sealed = seal(event, next as u64).map_err(|e| StoreError::Backend(e.to_string()))?;
+pub fn append(conn: &Connection, event: AuditEvent, seq: i64) -> StoreResult<AuditEvent> {
+    let sealed = seal(event, seq as u64).map_err(|e| StoreError::Backend(e.to_string()))?;
     let e = &sealed.event;
-    sqlx::query(
+    conn.prepare_cached(
         "INSERT INTO audit_events (seq, id, tenant, time, request_id, parent_id, actor_kind, \
          actor_id, actor_name, actor_client, action, method, scim_op, target_type, target_id, \
          target_external_id, result, status, leaf_hash, body) \
          VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
     )
-    .bind(next)
-    .bind(&e.id)
-    .bind(&e.tenant)
-    .bind(&e.time)
-    .bind(&e.request_id)
-    .bind(&e.parent_id)
-    .bind(&e.actor.kind)
-    .bind(&e.actor.id)
-    .bind(&e.actor.name)
-    .bind(&e.actor.client)
-    .bind(&e.action)
-    .bind(&e.operation.method)
-    .bind(&e.operation.scim)
-    .bind(&e.target.resource_type)
-    .bind(&e.target.id)
-    .bind(&e.target.external_id)
-    .bind(&e.outcome.result)
-    .bind(e.outcome.status as i64)
-    .bind(&sealed.leaf_hash[..])
-    .bind(&sealed.canonical)
-    .execute(&mut **tx)
-    .await
-    .map_err(backend)?;
+    .and_then(|mut s| {
+        s.execute(params![
+            seq,
+            e.id,
+            e.tenant,
+            e.time,
+            e.request_id,
+            e.parent_id,
+            e.actor.kind,
+            e.actor.id,
+            e.actor.name,
+            e.actor.client,
+            e.action,
+            e.operation.method,
+            e.operation.scim,
+            e.target.resource_type,
+            e.target.id,
+            e.target.external_id,
+            e.outcome.result,
+            e.outcome.status,
+            &sealed.leaf_hash[..],
+            sealed.canonical
+        ])
+    })
+    .map_err(db)?;
     Ok(sealed.event)
 }
 
 /// Make the memberships table match the Group's `members`, touching only the difference.
-async fn sync_members(
-    tx: &mut Tx,
+fn sync_members(
+    conn: &Connection,
     tenant: &str,
     group: &str,
     members: Option<&Value>,
 ) -> StoreResult<()> {
-    let existing: Vec<(String, String, Option<String>)> = sqlx::query_as(
-        "SELECT member_id, member_type, display FROM memberships WHERE tenant = ? AND group_id = ?",
-    )
-    .bind(tenant)
-    .bind(group)
-    .fetch_all(&mut **tx)
-    .await
-    .map_err(backend)?;
-    let mut existing: HashMap<String, (String, Option<String>)> = existing
-        .into_iter()
-        .map(|(id, t, d)| (id, (t, d)))
-        .collect();
+    let mut existing: HashMap<String, (String, Option<String>)> = HashMap::new();
+    {
+        let mut s = conn
+            .prepare_cached(
+                "SELECT member_id, member_type, display FROM memberships \
+                 WHERE tenant = ? AND group_id = ?",
+            )
+            .map_err(db)?;
+        let rows = s
+            .query_map(params![tenant, group], |r| {
+                Ok((r.get(0)?, (r.get(1)?, r.get(2)?)))
+            })
+            .map_err(db)?;
+        for row in rows {
+            let (id, v) = row.map_err(db)?;
+            existing.insert(id, v);
+        }
+    }
+    let mut upsert = conn
+        .prepare_cached(
+            "INSERT INTO memberships (tenant, group_id, member_id, member_type, display) \
+             VALUES (?, ?, ?, ?, ?) ON CONFLICT (tenant, group_id, member_id) \
+             DO UPDATE SET member_type = excluded.member_type, display = excluded.display",
+        )
+        .map_err(db)?;
     let empty = Vec::new();
     for m in members.and_then(Value::as_array).unwrap_or(&empty) {
         let Some(id) = m.get("value").and_then(Value::as_str) else {
@@ -208,30 +226,19 @@ async fn sync_members(
         match existing.remove(id) {
             Some(old) if old == (ty.clone(), display.clone()) => {}
             _ => {
-                sqlx::query(
-                    "INSERT INTO memberships (tenant, group_id, member_id, member_type, display) \
-                     VALUES (?, ?, ?, ?, ?) ON CONFLICT (tenant, group_id, member_id) \
-                     DO UPDATE SET member_type = excluded.member_type, display = excluded.display",
-                )
-                .bind(tenant)
-                .bind(group)
-                .bind(id)
-                .bind(&ty)
-                .bind(&display)
-                .execute(&mut **tx)
-                .await
-                .map_err(backend)?;
+                upsert
+                    .execute(params![tenant, group, id, ty, display])
+                    .map_err(db)?;
             }
         }
     }
+    let mut delete = conn
+        .prepare_cached(
+            "DELETE FROM memberships WHERE tenant = ? AND group_id = ? AND member_id = ?",
+        )
+        .map_err(db)?;
     for gone in existing.keys() {
-        sqlx::query("DELETE FROM memberships WHERE tenant = ? AND group_id = ? AND member_id = ?")
-            .bind(tenant)
-            .bind(group)
-            .bind(gone)
-            .execute(&mut **tx)
-            .await
-            .map_err(backend)?;
+        delete.execute(params![tenant, group, gone]).map_err(db)?;
     }
     Ok(())
 }
