@@ -73,3 +73,25 @@ pub async fn not_found() -> ApiError {
 pub async fn method_not_allowed() -> ApiError {
     ScimError::method_not_allowed("method not allowed on this endpoint").into()
 }
+
+/// `axum::extract::Path` whose rejection is a SCIM error (a path segment that is not valid
+/// UTF-8, say) rather than axum's plain-text answer.
+pub struct Path<T>(pub T);
+
+impl<S, T> axum::extract::FromRequestParts<S> for Path<T>
+where
+    T: serde::de::DeserializeOwned + Send,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        state: &S,
+    ) -> Result<Self, Self::Rejection> {
+        match axum::extract::Path::<T>::from_request_parts(parts, state).await {
+            Ok(axum::extract::Path(v)) => Ok(Path(v)),
+            Err(e) => Err(ScimError::invalid_syntax(e.body_text()).into()),
+        }
+    }
+}

@@ -277,6 +277,27 @@ async fn unknown_routes_and_methods() {
     check(&app, app.get("/nothing-here").await, 404, None).await;
     check(
         &app,
+        app.get("/scim/v2/Users/%FF").await,
+        400,
+        Some("invalidSyntax"),
+    )
+    .await;
+    check(
+        &app,
+        app.get("/scim/v2/%FF").await,
+        400,
+        Some("invalidSyntax"),
+    )
+    .await;
+    check(
+        &app,
+        app.get("/audit/v1/events/%FF").await,
+        400,
+        Some("invalidSyntax"),
+    )
+    .await;
+    check(
+        &app,
         app.send(Method::PUT, "/scim/v2/Users", Some(&json!({})), &[])
             .await,
         405,
