@@ -7,4 +7,5 @@ mod discovery;
 mod errors;
 mod groups;
 mod helpers;
+mod robustness;
 mod users;
