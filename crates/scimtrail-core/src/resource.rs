@@ -1,6 +1,6 @@
 //! Validation and normalization of client-supplied resources (POST/PUT bodies, PATCH results).
 
-mod value;
+pub(crate) mod value;
 
 use serde_json::{Map, Value};
 

@@ -99,9 +99,17 @@ impl Engine<'_> {
                     other => vec![other],
                 };
                 let mut keep = None;
+                let mut present: std::collections::HashSet<String> = if members {
+                    items
+                        .iter()
+                        .map(crate::resource::value::member_key)
+                        .collect()
+                } else {
+                    Default::default()
+                };
                 for a in added {
                     let dup = if members {
-                        items.iter().any(|i| i.get("value") == a.get("value"))
+                        !present.insert(crate::resource::value::member_key(&a))
                     } else {
                         items.contains(&a)
                     };
@@ -191,6 +199,7 @@ impl Engine<'_> {
         let mut touched = Vec::new();
         match kind {
             PatchOp::Remove if sub.is_none() => {
+                let hits: std::collections::HashSet<usize> = hits.iter().copied().collect();
                 let mut i = 0;
                 items.retain(|_| {
                     i += 1;

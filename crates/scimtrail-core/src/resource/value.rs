@@ -74,6 +74,8 @@ impl Ctx {
             other => vec![other],
         };
         let mut out: Vec<Value> = Vec::with_capacity(items.len());
+        // Group members can number 100k: dedupe them by `value` in a set, not pairwise.
+        let mut seen: std::collections::HashSet<String> = std::collections::HashSet::new();
         for item in items {
             if item.is_array() {
                 return Err(type_error(path, "an array of single values"));
@@ -82,8 +84,7 @@ impl Ctx {
                 continue;
             };
             let dup = if members {
-                let val = n.get("value");
-                out.iter().any(|e| e.get("value") == val)
+                !seen.insert(member_key(&n))
             } else {
                 out.contains(&n)
             };
@@ -201,4 +202,13 @@ pub(crate) fn fix_primary(items: &mut [Value], keep: Option<usize>) {
 /// Whether `def` is the Group `members` attribute (whose `$ref` the server computes).
 pub(crate) fn is_members(schema: &str, def: &Attribute) -> bool {
     schema == GROUP_SCHEMA && def.name == "members"
+}
+
+/// The identity of a Group member: its `value`.
+pub(crate) fn member_key(m: &Value) -> String {
+    match m.get("value") {
+        Some(Value::String(s)) => s.clone(),
+        Some(other) => other.to_string(),
+        None => String::new(),
+    }
 }
