@@ -80,6 +80,14 @@ pub trait Store: Send + Sync + 'static {
         ids: &[String],
     ) -> StoreResult<std::collections::HashMap<String, ResourceRef>>;
 
+    /// The current members of a Group among `ids` (whether or not the member still exists).
+    async fn members(
+        &self,
+        tenant: &str,
+        group_id: &str,
+        ids: &[String],
+    ) -> StoreResult<Vec<Member>>;
+
     /// Audit events, newest first unless `query.ascending`.
     async fn events(&self, tenant: &str, query: &EventQuery) -> StoreResult<EventPage>;
 

@@ -68,6 +68,7 @@ macro_rules! __store_checks {
             list_sql_filters,
             list_memory_filters,
             group_members,
+            member_deltas,
             groups_of_users,
             lookup_live_ids,
             tokens,
@@ -264,6 +265,7 @@ pub fn create(tenant: &str, resource_type: &str, id: &str, data: Value) -> Resou
         new_version: 1,
         time: time(0),
         data: Some(data),
+        members: None,
     }
 }
 
@@ -283,6 +285,7 @@ pub fn replace(
         new_version: expected + 1,
         time: time(0),
         data: Some(data),
+        members: None,
     }
 }
 
@@ -296,6 +299,7 @@ pub fn delete(tenant: &str, resource_type: &str, id: &str, expected: i64) -> Res
         new_version: expected + 1,
         time: time(0),
         data: None,
+        members: None,
     }
 }
 
@@ -1230,6 +1234,67 @@ pub async fn list_memory_filters(store: &dyn Store) {
 // Group membership.
 
 /// A Group's members are stored with it and returned only when asked for; members whose
+/// A member delta changes only the members it names; `Some(empty delta)` leaves members alone;
+/// `members()` reports current membership among given ids.
+pub async fn member_deltas(store: &dyn Store) {
+    for (id, name) in [("u1", "alice"), ("u2", "bob"), ("u3", "carol")] {
+        apply(store, create(TENANT, "User", id, user(name))).await;
+    }
+    let members = [("u1", "User", Some("alice")), ("u2", "User", Some("bob"))];
+    apply(
+        store,
+        create(TENANT, "Group", "g1", group("Admins", &members)),
+    )
+    .await;
+
+    let mut w = replace(TENANT, "Group", "g1", 1, group("Admins", &[]));
+    w.members = Some(crate::MemberDelta {
+        add: vec![crate::Member {
+            value: "u3".into(),
+            resource_type: "User".into(),
+            display: Some("carol".into()),
+        }],
+        remove: vec!["u1".into(), "not-a-member".into()],
+    });
+    apply(store, w).await;
+    let after = [("u2", "User", Some("bob")), ("u3", "User", Some("carol"))];
+    let g = get_members(store, "g1").await;
+    assert_eq!(g.version, 2);
+    assert_eq!(members_of(&g), Some(member_set(&after)));
+
+    // A rename that says "members unchanged".
+    let mut w = replace(TENANT, "Group", "g1", 2, group("Admins2", &[]));
+    w.members = Some(crate::MemberDelta::default());
+    apply(store, w).await;
+    let g = get_members(store, "g1").await;
+    assert_eq!(g.data["displayName"], "Admins2");
+    assert_eq!(
+        members_of(&g),
+        Some(member_set(&after)),
+        "members untouched"
+    );
+
+    // Without a delta, the data's (absent) member list is the new list.
+    apply(
+        store,
+        replace(TENANT, "Group", "g1", 3, group("Admins2", &[])),
+    )
+    .await;
+    assert_eq!(members_of(&get_members(store, "g1").await), None);
+
+    apply(store, create(TENANT, "Group", "g2", group("Two", &after))).await;
+    let ids = ["u3".to_string(), "u9".to_string()];
+    let found = store.members(TENANT, "g2", &ids).await.expect("members");
+    assert_eq!(found.len(), 1);
+    assert_eq!(found[0].value, "u3");
+    assert_eq!(found[0].display.as_deref(), Some("carol"));
+    assert!(store
+        .members(TENANT, "g1", &ids)
+        .await
+        .expect("members")
+        .is_empty());
+}
+
 /// resource is deleted are hidden; a refused write leaves the members as they were.
 pub async fn group_members(store: &dyn Store) {
     apply(store, create(TENANT, "User", "u1", user("alice"))).await;

@@ -23,8 +23,13 @@ pub enum WriteKind {
     Delete,
 }
 
-/// One resource write. `data` is the full new stored form (for a Group including `members`),
-/// `None` for a delete.
+/// One resource write. `data` is the full new stored form, `None` for a delete.
+///
+/// A Group's members change in one of two ways: with `members: None`, `data["members"]` is the
+/// complete new member list (absent = none) and the store works out the difference; with
+/// `members: Some(delta)`, only the delta is applied and `data` carries no `members` — the path
+/// that keeps a member add or remove cheap in a group of 100k. Either way the store records the
+/// applied difference per version, and version snapshots of a Group hold no member list.
 #[derive(Debug, Clone)]
 pub struct ResourceWrite {
     pub tenant: String,
@@ -38,6 +43,37 @@ pub struct ResourceWrite {
     /// RFC 3339 time of the write: `created` for a create, `lastModified` always.
     pub time: String,
     pub data: Option<Value>,
+    /// For a Group: a member delta instead of a full member list (see above).
+    pub members: Option<MemberDelta>,
+}
+
+/// Members to add (or update) and member ids to remove.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct MemberDelta {
+    pub add: Vec<Member>,
+    pub remove: Vec<String>,
+}
+
+/// One Group member as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Member {
+    pub value: String,
+    /// `User` or `Group`.
+    pub resource_type: String,
+    pub display: Option<String>,
+}
+
+impl Member {
+    /// The member as it appears in a Group's `members` (without `$ref`).
+    pub fn to_json(&self) -> Value {
+        let mut m = serde_json::Map::new();
+        m.insert("value".into(), Value::String(self.value.clone()));
+        if let Some(d) = &self.display {
+            m.insert("display".into(), Value::String(d.clone()));
+        }
+        m.insert("type".into(), Value::String(self.resource_type.clone()));
+        Value::Object(m)
+    }
 }
 
 #[derive(Debug, Clone)]

@@ -210,6 +210,48 @@ async fn check_database(path: &std::path::Path) {
     .unwrap();
     assert_eq!(missing, 0, "a resource state without its version");
 
+    // Group membership history explains the current memberships exactly: a member is in a
+    // group if and only if its latest recorded change there is an add, and every recorded
+    // change belongs to a stored version of that group.
+    let latest =
+        "SELECT tenant, group_id, member_id, op FROM membership_changes c WHERE version = \
+                  (SELECT MAX(version) FROM membership_changes c2 WHERE c2.tenant = c.tenant \
+                   AND c2.group_id = c.group_id AND c2.member_id = c.member_id)";
+    let unexplained: i64 = sqlx::query_scalar(&format!(
+        "SELECT COUNT(*) FROM memberships m WHERE NOT EXISTS (SELECT 1 FROM ({latest}) l \
+         WHERE l.tenant = m.tenant AND l.group_id = m.group_id AND l.member_id = m.member_id \
+         AND l.op = 'add')"
+    ))
+    .fetch_one(&mut db)
+    .await
+    .unwrap();
+    assert_eq!(unexplained, 0, "a membership without its recorded change");
+    let lost: i64 = sqlx::query_scalar(&format!(
+        "SELECT COUNT(*) FROM ({latest}) l WHERE l.op = 'add' AND NOT EXISTS (SELECT 1 FROM \
+         memberships m WHERE m.tenant = l.tenant AND m.group_id = l.group_id \
+         AND m.member_id = l.member_id)"
+    ))
+    .fetch_one(&mut db)
+    .await
+    .unwrap();
+    assert_eq!(lost, 0, "a recorded member add without its membership");
+    let stray: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM membership_changes c WHERE NOT EXISTS (SELECT 1 FROM \
+         resource_versions v WHERE v.tenant = c.tenant AND v.id = c.group_id AND v.version = c.version)",
+    )
+    .fetch_one(&mut db)
+    .await
+    .unwrap();
+    assert_eq!(stray, 0, "a member change without its group version");
+    let recorded: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM membership_changes")
+        .fetch_one(&mut db)
+        .await
+        .unwrap();
+    assert!(
+        recorded >= WORKERS as i64,
+        "member changes were recorded ({recorded})"
+    );
+
     // Each stored event still hashes to its leaf hash.
     let rows = sqlx::query("SELECT body, leaf_hash FROM audit_events")
         .fetch_all(&mut db)

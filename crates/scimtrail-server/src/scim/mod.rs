@@ -1,6 +1,7 @@
 //! SCIM 2.0 endpoints under `/scim/v2`.
 
 mod discovery;
+mod member_patch;
 mod members;
 pub(crate) mod params;
 mod read;

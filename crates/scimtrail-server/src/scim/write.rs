@@ -11,9 +11,10 @@ use axum::response::{IntoResponse, Response};
 use axum::Extension;
 use scimtrail_audit::format_time;
 use scimtrail_core::{apply_patch, normalize, parse_patch, ResourceType, ScimError};
-use scimtrail_store::{ResourceWrite, StoredResource, WriteKind};
+use scimtrail_store::{MemberDelta, ResourceWrite, StoredResource, WriteKind};
 use serde_json::Value;
 
+use super::member_patch::{member_ops, patch_members};
 use super::members::{resolve, unknown_note};
 use super::params::{json_body, resource_type, QueryParams, View};
 use super::render;
@@ -25,7 +26,7 @@ use crate::{AppState, Ctx};
 /// Attempts at a read-modify-write that lost a race without `If-Match`.
 const ATTEMPTS: usize = 5;
 
-fn now() -> String {
+pub(super) fn now() -> String {
     format_time(time::OffsetDateTime::now_utc())
 }
 
@@ -38,7 +39,7 @@ fn prefix(rt: &ResourceType) -> &'static str {
 }
 
 /// `If-Match` as a version number; `*` matches any.
-fn if_match(headers: &HeaderMap) -> Result<Option<i64>, ScimError> {
+pub(super) fn if_match(headers: &HeaderMap) -> Result<Option<i64>, ScimError> {
     let Some(v) = headers.get(header::IF_MATCH).and_then(|v| v.to_str().ok()) else {
         return Ok(None);
     };
@@ -88,6 +89,7 @@ pub async fn create(
         new_version: 1,
         time,
         data: Some(r.data.clone()),
+        members: None,
     };
     let body = render::resource(&state, &ctx, rt, &r, Some(&[]), &view);
     let headers = render::resource_headers(&ctx, rt, &r, true);
@@ -138,6 +140,9 @@ pub async fn patch(
 ) -> Result<Response, ApiError> {
     let rt = resource_type(&state, &endpoint)?;
     let ops = parse_patch(&json_body(&ctx)?)?;
+    if let Some(member_ops) = member_ops(rt, &ops) {
+        return patch_members(&state, &ctx, rt, &id, &headers, member_ops).await;
+    }
     update(&state, &ctx, rt, &id, &headers, Update::Patch(ops), "patch").await
 }
 
@@ -146,15 +151,19 @@ async fn load(
     ctx: &Ctx,
     rt: &ResourceType,
     id: &str,
+    with_members: bool,
 ) -> Result<StoredResource, ApiError> {
     Ok(state
         .store
-        .get(&ctx.tenant, &rt.name, id, true)
+        .get(&ctx.tenant, &rt.name, id, with_members)
         .await?
         .ok_or_else(|| ScimError::not_found(format!("{} {id} not found", rt.name)))?)
 }
 
-fn check_version(current: &StoredResource, wanted: Option<i64>) -> Result<(), ScimError> {
+pub(super) fn check_version(
+    current: &StoredResource,
+    wanted: Option<i64>,
+) -> Result<(), ScimError> {
     match wanted {
         Some(v) if v != current.version => Err(ScimError::precondition_failed(format!(
             "If-Match names version W/\"{v}\" but the resource is at W/\"{}\"",
@@ -173,13 +182,24 @@ async fn update(
     how: Update,
     scim_op: &str,
 ) -> Result<Response, ApiError> {
-    let view = View::from_query(&QueryParams::parse(ctx)?)?;
+    let q = QueryParams::parse(ctx)?;
+    let view = View::from_query(&q)?;
     let wanted = if_match(headers)?;
+    // A Group PATCH answers 204 unless the client asks for the resource (RFC 7644 §3.5.2), so
+    // that a large group's member list is never read just to answer. One that leaves members
+    // alone (Okta renames on every membership push) does not load them at all.
+    let group_patch = rt.name == "Group" && matches!(how, Update::Patch(_));
+    let wants_body =
+        !group_patch || q.get("attributes").is_some() || q.get("excludedAttributes").is_some();
+    let light = match &how {
+        Update::Patch(ops) if group_patch => !touches_members(ops),
+        _ => false,
+    };
     let _guard = state.locks.lock(format!("{}/{id}", ctx.tenant)).await;
     let mut attempt = 0;
     loop {
         attempt += 1;
-        let current = load(state, ctx, rt, id).await?;
+        let current = load(state, ctx, rt, id, !light).await?;
         check_version(&current, wanted)?;
         let norm = match &how {
             Update::Replace(input) => normalize(&state.registry, rt, input, Some(id))?,
@@ -221,18 +241,32 @@ async fn update(
         } else {
             None
         };
-        let body = render::resource(state, ctx, rt, &r, groups.as_deref(), &view);
-        let headers = render::resource_headers(ctx, rt, &r, false);
+        let mut headers = render::resource_headers(ctx, rt, &r, false);
+        let (status, body) = if wants_body {
+            let shown = if light && view.wants("members") {
+                // Not loaded for the write; read them for the answer.
+                let mut shown = r.clone();
+                let loaded = state.store.get(&ctx.tenant, &rt.name, id, true).await?;
+                if let (Some(m), Some(obj)) = (
+                    loaded.and_then(|g| g.data.get("members").cloned()),
+                    shown.data.as_object_mut(),
+                ) {
+                    obj.insert("members".into(), m);
+                }
+                shown
+            } else {
+                r.clone()
+            };
+            let body = render::resource(state, ctx, rt, &shown, groups.as_deref(), &view);
+            (StatusCode::OK, Some(body))
+        } else {
+            headers.remove(header::CONTENT_TYPE);
+            (StatusCode::NO_CONTENT, None)
+        };
         let note = unknown_note(&unknown);
         if !data_changed {
             // Nothing to store: no new version, but the request is still recorded.
-            return Ok(respond(
-                StatusCode::OK,
-                headers,
-                Some(body),
-                note,
-                Some(info),
-            ));
+            return Ok(respond(status, headers, body, note, Some(info)));
         }
         let write = ResourceWrite {
             tenant: ctx.tenant.clone(),
@@ -243,19 +277,10 @@ async fn update(
             new_version: version,
             time,
             data: Some(r.data.clone()),
+            // Members were not loaded: tell the store to leave them as they are.
+            members: light.then(MemberDelta::default),
         };
-        match commit(
-            state,
-            ctx,
-            write,
-            info,
-            StatusCode::OK,
-            headers,
-            Some(body),
-            note,
-        )
-        .await
-        {
+        match commit(state, ctx, write, info, status, headers, body, note).await {
             Err(ApiError::Scim(e)) if e.status == 412 && wanted.is_none() && attempt < ATTEMPTS => {
                 continue
             }
@@ -265,7 +290,7 @@ async fn update(
 }
 
 /// The semantic action of an update: (de)activation and pure membership changes are named.
-fn update_action(
+pub(super) fn update_action(
     rt: &ResourceType,
     old: &Value,
     new: &Value,
@@ -299,7 +324,7 @@ pub async fn delete(
     let rt = resource_type(&state, &endpoint)?;
     let wanted = if_match(&headers)?;
     let _guard = state.locks.lock(format!("{}/{id}", ctx.tenant)).await;
-    let current = load(&state, &ctx, rt, &id).await?;
+    let current = load(&state, &ctx, rt, &id, true).await?;
     check_version(&current, wanted)?;
     let version = current.version + 1;
     let info = EventInfo {
@@ -318,6 +343,7 @@ pub async fn delete(
         new_version: version,
         time: now(),
         data: None,
+        members: None,
     };
     commit(
         &state,
@@ -332,7 +358,7 @@ pub async fn delete(
     .await
 }
 
-fn respond(
+pub(super) fn respond(
     status: StatusCode,
     mut headers: HeaderMap,
     body: Option<Value>,
@@ -359,7 +385,7 @@ fn respond(
 
 /// Store the write with its event; answer only once both are committed.
 #[allow(clippy::too_many_arguments)]
-async fn commit(
+pub(super) async fn commit(
     state: &AppState,
     ctx: &Ctx,
     write: ResourceWrite,
@@ -380,4 +406,30 @@ async fn commit(
     state.store.write(write, event).await?;
     resp.extensions_mut().insert(Recorded);
     Ok(resp)
+}
+
+/// Whether any operation can change a Group's members.
+fn touches_members(ops: &[scimtrail_core::PatchOperation]) -> bool {
+    let names_members = |k: &str| {
+        let k = k.to_ascii_lowercase();
+        k == "members"
+            || k.ends_with(":members")
+            || k.starts_with("members.")
+            || k.starts_with("members[")
+    };
+    ops.iter().any(|op| match &op.path {
+        Some(p) => p.attr.name.eq_ignore_ascii_case("members"),
+        None => op
+            .value
+            .as_ref()
+            .and_then(Value::as_object)
+            .is_some_and(|m| {
+                m.iter().any(|(k, v)| {
+                    names_members(k)
+                        || (k.to_ascii_lowercase().starts_with("urn:")
+                            && v.as_object()
+                                .is_some_and(|o| o.keys().any(|k2| names_members(k2))))
+                })
+            }),
+    })
 }

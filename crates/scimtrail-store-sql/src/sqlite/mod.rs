@@ -122,6 +122,14 @@ impl Store for SqliteStore {
     ) -> StoreResult<std::collections::HashMap<String, ResourceRef>> {
         read::lookup(&self.reader, tenant, ids).await
     }
+    async fn members(
+        &self,
+        tenant: &str,
+        group_id: &str,
+        ids: &[String],
+    ) -> StoreResult<Vec<Member>> {
+        read::members(&self.reader, tenant, group_id, ids).await
+    }
     async fn events(&self, tenant: &str, query: &EventQuery) -> StoreResult<EventPage> {
         events::events(&self.reader, tenant, query).await
     }

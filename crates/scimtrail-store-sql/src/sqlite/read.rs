@@ -4,7 +4,8 @@ use std::collections::HashMap;
 
 use scimtrail_core::{AttrPath, Filter, Registry};
 use scimtrail_store::{
-    representation, GroupRef, ListQuery, Page, ResourceRef, StoreError, StoreResult, StoredResource,
+    representation, GroupRef, ListQuery, Member, Page, ResourceRef, StoreError, StoreResult,
+    StoredResource,
 };
 use serde_json::{json, Value};
 use sqlx::sqlite::SqliteRow;
@@ -274,6 +275,35 @@ pub async fn lookup(
                     display: dn.or(un),
                 },
             )
+        })
+        .collect())
+}
+
+pub async fn members(
+    pool: &SqlitePool,
+    tenant: &str,
+    group: &str,
+    ids: &[String],
+) -> StoreResult<Vec<Member>> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let rows: Vec<(String, String, Option<String>)> = sqlx::query_as(
+        "SELECT member_id, member_type, display FROM memberships \
+         WHERE tenant = ? AND group_id = ? AND member_id IN (SELECT value FROM json_each(?))",
+    )
+    .bind(tenant)
+    .bind(group)
+    .bind(ids_json(ids))
+    .fetch_all(pool)
+    .await
+    .map_err(backend)?;
+    Ok(rows
+        .into_iter()
+        .map(|(value, resource_type, display)| Member {
+            value,
+            resource_type,
+            display,
         })
         .collect())
 }

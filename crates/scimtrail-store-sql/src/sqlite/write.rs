@@ -5,7 +5,7 @@ use std::collections::HashMap;
 
 use rusqlite::{params, Connection, OptionalExtension};
 use scimtrail_audit::{seal, AuditEvent};
-use scimtrail_store::{ResourceWrite, StoreError, StoreResult, WriteKind};
+use scimtrail_store::{Member, MemberDelta, ResourceWrite, StoreError, StoreResult, WriteKind};
 use serde_json::Value;
 
 pub fn db(e: rusqlite::Error) -> StoreError {
@@ -119,7 +119,11 @@ pub fn write(
         });
     }
     if w.resource_type == "Group" && w.kind != WriteKind::Delete {
-        sync_members(conn, &w.tenant, &w.id, members.as_ref())?;
+        let delta = match &w.members {
+            Some(delta) => delta.clone(),
+            None => full_list_delta(conn, &w.tenant, &w.id, members.as_ref())?,
+        };
+        apply_delta(conn, &w.tenant, &w.id, w.new_version, &delta)?;
     }
     let sealed = append(conn, event, seq)?;
     conn.prepare_cached(
@@ -134,7 +138,8 @@ pub fn write(
             w.resource_type,
             w.time,
             w.kind == WriteKind::Delete,
-            w.data.as_ref().map(Value::to_string),
+            // Group snapshots without members: those are in membership_changes.
+            w.data.as_ref().map(|_| data_text.as_str()),
             seq
         ])
     })
@@ -180,13 +185,13 @@ pub fn append(conn: &Connection, event: AuditEvent, seq: i64) -> StoreResult<Aud
     Ok(sealed.event)
 }
 
-/// Make the memberships table match the Group's `members`, touching only the difference.
-fn sync_members(
+/// The difference between a Group's stored members and a complete new member list.
+fn full_list_delta(
     conn: &Connection,
     tenant: &str,
     group: &str,
     members: Option<&Value>,
-) -> StoreResult<()> {
+) -> StoreResult<MemberDelta> {
     let mut existing: HashMap<String, (String, Option<String>)> = HashMap::new();
     {
         let mut s = conn
@@ -205,13 +210,7 @@ fn sync_members(
             existing.insert(id, v);
         }
     }
-    let mut upsert = conn
-        .prepare_cached(
-            "INSERT INTO memberships (tenant, group_id, member_id, member_type, display) \
-             VALUES (?, ?, ?, ?, ?) ON CONFLICT (tenant, group_id, member_id) \
-             DO UPDATE SET member_type = excluded.member_type, display = excluded.display",
-        )
-        .map_err(db)?;
+    let mut delta = MemberDelta::default();
     let empty = Vec::new();
     for m in members.and_then(Value::as_array).unwrap_or(&empty) {
         let Some(id) = m.get("value").and_then(Value::as_str) else {
@@ -225,20 +224,80 @@ fn sync_members(
         let display = m.get("display").and_then(Value::as_str).map(str::to_string);
         match existing.remove(id) {
             Some(old) if old == (ty.clone(), display.clone()) => {}
-            _ => {
-                upsert
-                    .execute(params![tenant, group, id, ty, display])
-                    .map_err(db)?;
-            }
+            _ => delta.add.push(Member {
+                value: id.to_string(),
+                resource_type: ty,
+                display,
+            }),
         }
     }
+    delta.remove = existing.into_keys().collect();
+    delta.remove.sort();
+    Ok(delta)
+}
+
+/// Apply a member delta and record it under the Group's new version. Only real changes are
+/// recorded: adding a present member unchanged, or removing an absent one, does nothing.
+fn apply_delta(
+    conn: &Connection,
+    tenant: &str,
+    group: &str,
+    version: i64,
+    delta: &MemberDelta,
+) -> StoreResult<()> {
+    let mut upsert = conn
+        .prepare_cached(
+            "INSERT INTO memberships (tenant, group_id, member_id, member_type, display) \
+             VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT (tenant, group_id, member_id) \
+             DO UPDATE SET member_type = excluded.member_type, display = excluded.display \
+             WHERE member_type IS NOT excluded.member_type OR display IS NOT excluded.display",
+        )
+        .map_err(db)?;
     let mut delete = conn
         .prepare_cached(
             "DELETE FROM memberships WHERE tenant = ? AND group_id = ? AND member_id = ?",
         )
         .map_err(db)?;
-    for gone in existing.keys() {
-        delete.execute(params![tenant, group, gone]).map_err(db)?;
+    let mut record = conn
+        .prepare_cached(
+            "INSERT INTO membership_changes (tenant, group_id, version, member_id, op, \
+             member_type, display) VALUES (?, ?, ?, ?, ?, ?, ?) \
+             ON CONFLICT (tenant, group_id, version, member_id) DO UPDATE SET op = excluded.op, \
+             member_type = excluded.member_type, display = excluded.display",
+        )
+        .map_err(db)?;
+    for m in &delta.add {
+        let changed = upsert
+            .execute(params![tenant, group, m.value, m.resource_type, m.display])
+            .map_err(db)?;
+        if changed > 0 {
+            record
+                .execute(params![
+                    tenant,
+                    group,
+                    version,
+                    m.value,
+                    "add",
+                    m.resource_type,
+                    m.display
+                ])
+                .map_err(db)?;
+        }
+    }
+    for id in &delta.remove {
+        if delete.execute(params![tenant, group, id]).map_err(db)? > 0 {
+            record
+                .execute(params![
+                    tenant,
+                    group,
+                    version,
+                    id,
+                    "remove",
+                    None::<String>,
+                    None::<String>
+                ])
+                .map_err(db)?;
+        }
     }
     Ok(())
 }
