@@ -133,6 +133,18 @@ impl Redactor {
         if body.is_empty() {
             return (Value::Null, false);
         }
+        if body.len() > cap.saturating_mul(2) {
+            // Far over the cap (a 100k-member group is 16 MB): redact only the part that is
+            // kept, as text, instead of parsing the whole body to throw most of it away.
+            let head = String::from_utf8_lossy(&body[..cap.min(body.len())]);
+            let mut text = self.redact_text(&head);
+            let mut cut = cap.min(text.len());
+            while !text.is_char_boundary(cut) {
+                cut -= 1;
+            }
+            text.truncate(cut);
+            return (Value::String(text), true);
+        }
         let (value, text) = match serde_json::from_slice::<Value>(body) {
             Ok(mut v) => {
                 self.redact_json(&mut v);
@@ -278,6 +290,15 @@ mod tests {
         let (v, t) = r.capture(br#"{"userName":"bobbobbobbob"}"#, 10);
         assert!(t);
         assert_eq!(v.as_str().map(str::len), Some(10));
+        // Far over the cap: only the head is kept, and still redacted.
+        let big = format!(r#"{{"password":"s3cret","pad":"{}"}}"#, "x".repeat(10_000));
+        let (v, t) = r.capture(big.as_bytes(), 100);
+        assert!(t);
+        let kept = v.as_str().unwrap();
+        assert!(kept.len() <= 100 && !kept.contains("s3cret"), "{kept}");
+        // Cut inside the secret value: still nothing of it.
+        let (v, _) = r.capture(big.as_bytes(), 20);
+        assert!(!v.as_str().unwrap().contains("s3c"), "{v}");
         assert_eq!(r.capture(b"", 10), (Value::Null, false));
     }
 
