@@ -44,6 +44,9 @@ pub struct ServerConfig {
     pub audit_body_cap: usize,
     /// Attribute names whose values the audit log never keeps, besides the schema's secrets.
     pub redact_attributes: Vec<String>,
+    /// A Group PATCH answers 200 with the resource while the group has at most this many
+    /// members, and 204 beyond, so a membership change never reads a huge member list.
+    pub patch_body_max_members: usize,
 }
 
 impl Default for ServerConfig {
@@ -55,6 +58,7 @@ impl Default for ServerConfig {
             max_body_bytes: 1024 * 1024,
             audit_body_cap: 64 * 1024,
             redact_attributes: Vec::new(),
+            patch_body_max_members: 1000,
         }
     }
 }

@@ -80,6 +80,9 @@ pub trait Store: Send + Sync + 'static {
         ids: &[String],
     ) -> StoreResult<std::collections::HashMap<String, ResourceRef>>;
 
+    /// How many members a Group has, counting at most `limit` (a cheap size check).
+    async fn member_count(&self, tenant: &str, group_id: &str, limit: usize) -> StoreResult<usize>;
+
     /// The current members of a Group among `ids` (whether or not the member still exists).
     async fn members(
         &self,

@@ -1283,6 +1283,19 @@ pub async fn member_deltas(store: &dyn Store) {
     assert_eq!(members_of(&get_members(store, "g1").await), None);
 
     apply(store, create(TENANT, "Group", "g2", group("Two", &after))).await;
+    assert_eq!(
+        store.member_count(TENANT, "g2", 10).await.expect("count"),
+        2
+    );
+    assert_eq!(
+        store.member_count(TENANT, "g2", 1).await.expect("count"),
+        1,
+        "capped"
+    );
+    assert_eq!(
+        store.member_count(TENANT, "g1", 10).await.expect("count"),
+        0
+    );
     let ids = ["u3".to_string(), "u9".to_string()];
     let found = store.members(TENANT, "g2", &ids).await.expect("members");
     assert_eq!(found.len(), 1);

@@ -27,6 +27,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         max_body_bytes: s.max_body_bytes,
         audit_body_cap: s.audit_body_cap,
         redact_attributes: s.redact_attributes.clone(),
+        ..ServerConfig::default()
     };
     let env_token = std::env::var("SCIMTRAIL_BOOTSTRAP_TOKEN").ok();
     if let Some(token) =

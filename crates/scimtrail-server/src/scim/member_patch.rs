@@ -1,8 +1,9 @@
 //! The fast path for a PATCH that only adds or removes Group members — what Entra and Okta send
 //! for every membership change. It touches the named members only: no member list is loaded,
 //! validated, diffed or snapshotted, so its cost does not grow with the group (a 100k-member
-//! group answers as fast as an empty one). It answers 204 No Content (RFC 7644 §3.5.2) unless
-//! `attributes` or `excludedAttributes` asks for the resource.
+//! group answers as fast as an empty one). Like every Group PATCH it answers 200 with the
+//! resource, except for groups over `patch_body_max_members`, where it answers 204 No Content
+//! (RFC 7644 §3.5.2) unless `attributes` or `excludedAttributes` asks for the resource.
 //!
 //! Anything else — `replace` of members, a filter other than `value eq`, sub-attribute paths,
 //! member objects with unexpected content — goes through the general PATCH engine, which gives
@@ -103,7 +104,7 @@ pub async fn patch_members(
 ) -> Result<Response, ApiError> {
     let q = QueryParams::parse(ctx)?;
     let view = View::from_query(&q)?;
-    let wants_body = q.get("attributes").is_some() || q.get("excludedAttributes").is_some();
+    let wants_body = answers_with_body(state, ctx, &q, id).await?;
     let wanted = if_match(headers)?;
     let _guard = state.locks.lock(format!("{}/{id}", ctx.tenant)).await;
     let current = state
@@ -276,4 +277,20 @@ fn fold(data: &mut Value, delta: &MemberDelta) {
     if !members.is_empty() {
         obj.insert("members".into(), Value::Array(members));
     }
+}
+
+/// Whether a Group PATCH answers 200 with the resource (else 204): when the client asks for it
+/// with `attributes`/`excludedAttributes`, or when the group is small enough that reading its
+/// members costs little.
+pub async fn answers_with_body(
+    state: &AppState,
+    ctx: &Ctx,
+    q: &QueryParams,
+    id: &str,
+) -> Result<bool, ApiError> {
+    if q.get("attributes").is_some() || q.get("excludedAttributes").is_some() {
+        return Ok(true);
+    }
+    let limit = state.config.patch_body_max_members;
+    Ok(state.store.member_count(&ctx.tenant, id, limit + 1).await? <= limit)
 }

@@ -31,6 +31,18 @@ pub fn resource(
     if let Some(meta) = v.get_mut("meta").and_then(Value::as_object_mut) {
         meta.insert("location".into(), Value::String(location(ctx, rt, &r.id)));
     }
+    // One member order everywhere (GET, PATCH answers, lists): by id, as the store keeps them.
+    if let Some(members) = v.get_mut("members").and_then(Value::as_array_mut) {
+        members.sort_by(|a, b| {
+            let key = |m: &Value| {
+                m.get("value")
+                    .and_then(Value::as_str)
+                    .unwrap_or("")
+                    .to_string()
+            };
+            key(a).cmp(&key(b))
+        });
+    }
     for key in ["groups", "members"] {
         if let Some(items) = v.get_mut(key).and_then(Value::as_array_mut) {
             for m in items.iter_mut().filter_map(Value::as_object_mut) {

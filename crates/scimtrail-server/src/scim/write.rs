@@ -14,7 +14,7 @@ use scimtrail_core::{apply_patch, normalize, parse_patch, ResourceType, ScimErro
 use scimtrail_store::{MemberDelta, ResourceWrite, StoredResource, WriteKind};
 use serde_json::Value;
 
-use super::member_patch::{member_ops, patch_members};
+use super::member_patch::{answers_with_body, member_ops, patch_members};
 use super::members::{resolve, unknown_note};
 use super::params::{json_body, resource_type, QueryParams, View};
 use super::render;
@@ -185,12 +185,11 @@ async fn update(
     let q = QueryParams::parse(ctx)?;
     let view = View::from_query(&q)?;
     let wanted = if_match(headers)?;
-    // A Group PATCH answers 204 unless the client asks for the resource (RFC 7644 §3.5.2), so
-    // that a large group's member list is never read just to answer. One that leaves members
+    // A PATCH of a large Group answers 204 unless the client asks for the resource (RFC 7644
+    // §3.5.2), so that its member list is never read just to answer. One that leaves members
     // alone (Okta renames on every membership push) does not load them at all.
     let group_patch = rt.name == "Group" && matches!(how, Update::Patch(_));
-    let wants_body =
-        !group_patch || q.get("attributes").is_some() || q.get("excludedAttributes").is_some();
+    let wants_body = !group_patch || answers_with_body(state, ctx, &q, id).await?;
     let light = match &how {
         Update::Patch(ops) if group_patch => !touches_members(ops),
         _ => false,

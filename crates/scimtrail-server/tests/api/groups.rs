@@ -65,15 +65,9 @@ async fn membership_patches_from_entra_and_okta() {
         .patch(&path, json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
             "Operations": [{"op": "Add", "path": "members", "value": [{"$ref": null, "value": b}, {"value": c}]}]}))
         .await;
-    // A member-only PATCH answers 204; with `attributes` it answers 200 and the resource.
-    assert_eq!(r.status, 204, "{}", r.body);
-    assert_eq!(
-        app.get(&path).await.body["members"]
-            .as_array()
-            .unwrap()
-            .len(),
-        3
-    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.body["members"].as_array().unwrap().len(), 3);
+    assert_eq!(app.get(&path).await.body["members"], r.body["members"]);
     let e = app.event_of(&r.request_id()).await;
     assert_eq!(e["action"], "group.member.add");
     assert_eq!(e["changes"].as_array().unwrap().len(), 2);
@@ -106,14 +100,9 @@ async fn membership_patches_from_entra_and_okta() {
             json!({"Operations": [{"op": "remove", "path": format!("members[value eq \"{c}\"]")}]}),
         )
         .await;
-    assert_eq!(r.status, 204, "{}", r.body);
-    assert_eq!(
-        app.get(&path).await.body["members"]
-            .as_array()
-            .unwrap()
-            .len(),
-        1
-    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.body["members"].as_array().unwrap().len(), 1);
+    assert_eq!(app.get(&path).await.body["members"], r.body["members"]);
 
     // O7: replace the full list; O6: rename with the id in the value.
     let r = app
@@ -151,9 +140,8 @@ async fn unknown_members_are_skipped_and_reported() {
             json!({"Operations": [{"op": "add", "path": "members", "value": [{"value": a}, {"value": "no-such-user"}]}]}),
         )
         .await;
-    assert_eq!(r.status, 204, "{}", r.body);
-    let g = app.get(&format!("/scim/v2/Groups/{gid}")).await;
-    assert_eq!(g.body["members"].as_array().unwrap().len(), 1);
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.body["members"].as_array().unwrap().len(), 1);
     assert!(r.header("warning").unwrap().contains("no-such-user"));
     let e = app.event_of(&r.request_id()).await;
     assert!(e["outcome"]["detail"]
@@ -179,4 +167,61 @@ async fn deleted_users_leave_their_groups() {
     );
     let ub = app.get(&format!("/scim/v2/Users/{b}")).await;
     assert!(ub.body.get("groups").is_none());
+}
+
+#[tokio::test]
+async fn large_group_patches_answer_204() {
+    let app = spawn_with(scimtrail_server::ServerConfig {
+        patch_body_max_members: 2,
+        ..Default::default()
+    })
+    .await;
+    let ids: Vec<String> = create_users(&app, 4).await;
+    let refs: Vec<&str> = ids.iter().map(String::as_str).collect();
+    let gid = app.create_group("Big", &refs[..3]).await.id();
+    let path = format!("/scim/v2/Groups/{gid}");
+    // Over the limit: member changes and renames answer 204 with the new ETag, no body.
+    let add =
+        json!({"Operations": [{"op": "add", "path": "members", "value": [{"value": ids[3]}]}]});
+    let r = app.patch(&path, add).await;
+    assert_eq!(r.status, 204, "{}", r.body);
+    assert_eq!(r.header("etag"), Some("W/\"2\""));
+    assert_eq!(r.body, serde_json::Value::Null);
+    let rename = json!({"Operations": [{"op": "replace", "value": {"displayName": "Bigger"}}]});
+    let r = app.patch(&path, rename).await;
+    assert_eq!(r.status, 204, "{}", r.body);
+    let e = app.event_of(&r.request_id()).await;
+    assert_eq!(e["outcome"]["status"], 204);
+    assert_eq!(e["changes"][0]["path"], "displayName");
+    // Asking for the resource gets it.
+    let remove = json!({"Operations": [{"op": "remove", "path": format!("members[value eq \"{}\"]", ids[0])}]});
+    let r = app
+        .patch(&format!("{path}?excludedAttributes=members"), remove)
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.body["displayName"], "Bigger");
+    assert!(r.body.get("members").is_none());
+    let g = app.get(&path).await;
+    assert_eq!(g.body["members"].as_array().unwrap().len(), 3);
+    // Back at the limit, a PATCH answers 200 with the group again.
+    let remove =
+        json!({"Operations": [{"op": "remove", "path": "members", "value": [{"value": ids[1]}]}]});
+    let r = app.patch(&path, remove).await;
+    assert_eq!(r.status, 204, "3 members before this change: {}", r.body);
+    let r = app
+        .patch(
+            &path,
+            json!({"Operations": [{"op": "replace", "path": "displayName", "value": "Small"}]}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.body["members"].as_array().unwrap().len(), 2);
+}
+
+async fn create_users(app: &TestApp, n: usize) -> Vec<String> {
+    let mut ids = Vec::new();
+    for i in 0..n {
+        ids.push(app.create_user(&format!("big{i}")).await.id());
+    }
+    ids
 }

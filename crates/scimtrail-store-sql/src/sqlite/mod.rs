@@ -122,6 +122,9 @@ impl Store for SqliteStore {
     ) -> StoreResult<std::collections::HashMap<String, ResourceRef>> {
         read::lookup(&self.reader, tenant, ids).await
     }
+    async fn member_count(&self, tenant: &str, group_id: &str, limit: usize) -> StoreResult<usize> {
+        read::member_count(&self.reader, tenant, group_id, limit).await
+    }
     async fn members(
         &self,
         tenant: &str,

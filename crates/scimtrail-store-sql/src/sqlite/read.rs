@@ -307,3 +307,21 @@ pub async fn members(
         })
         .collect())
 }
+
+pub async fn member_count(
+    pool: &SqlitePool,
+    tenant: &str,
+    group: &str,
+    limit: usize,
+) -> StoreResult<usize> {
+    let n: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM (SELECT 1 FROM memberships WHERE tenant = ? AND group_id = ? LIMIT ?)",
+    )
+    .bind(tenant)
+    .bind(group)
+    .bind(limit as i64)
+    .fetch_one(pool)
+    .await
+    .map_err(backend)?;
+    Ok(n as usize)
+}
