@@ -184,21 +184,9 @@ pub async fn patch_members(
     let note = unknown_note(&unknown);
 
     let changed = !changes.is_empty();
-    let version = if changed {
-        current.version + 1
-    } else {
-        current.version
-    };
     let time = now();
-    let r = StoredResource {
-        version,
-        last_modified: if changed {
-            time.clone()
-        } else {
-            current.last_modified.clone()
-        },
-        ..current.clone()
-    };
+    let r = render::next_state(&current, current.data.clone(), changed, &time);
+    let version = r.version;
     let info = EventInfo {
         action: update_action(rt, &current.data, &r.data, &changes),
         scim: Some("patch".into()),

@@ -31,15 +31,7 @@ pub async fn get_one(
         .get(&ctx.tenant, &rt.name, &id, view.wants("members"))
         .await?
         .ok_or_else(|| ScimError::not_found(format!("{} {id} not found", rt.name)))?;
-    let groups = if rt.name == "User" && view.wants("groups") {
-        state
-            .store
-            .groups_of(&ctx.tenant, std::slice::from_ref(&r.id))
-            .await?
-            .remove(&r.id)
-    } else {
-        None
-    };
+    let groups = render::user_groups(&state, &ctx, rt, &r.id, &view).await?;
     let body = render::resource(&state, &ctx, rt, &r, groups.as_deref(), &view);
     let mut resp = (
         render::resource_headers(&ctx, rt, &r, false),

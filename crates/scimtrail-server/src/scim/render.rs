@@ -103,3 +103,41 @@ pub fn target(
         version_after: after,
     }
 }
+
+/// The derived `groups` of a User when the answer shows them; `None` otherwise.
+pub async fn user_groups(
+    state: &AppState,
+    ctx: &Ctx,
+    rt: &ResourceType,
+    id: &str,
+    view: &View,
+) -> Result<Option<Vec<GroupRef>>, crate::error::ApiError> {
+    if rt.name != "User" || !view.wants("groups") {
+        return Ok(None);
+    }
+    let ids = [id.to_string()];
+    Ok(state.store.groups_of(&ctx.tenant, &ids).await?.remove(id))
+}
+
+/// The resource after a write at `version` (unchanged bookkeeping when nothing changed).
+pub fn next_state(
+    current: &StoredResource,
+    data: Value,
+    changed: bool,
+    time: &str,
+) -> StoredResource {
+    StoredResource {
+        version: if changed {
+            current.version + 1
+        } else {
+            current.version
+        },
+        last_modified: if changed {
+            time.to_string()
+        } else {
+            current.last_modified.clone()
+        },
+        data,
+        ..current.clone()
+    }
+}

@@ -208,22 +208,9 @@ async fn update(
         let unknown = resolve(state, ctx, rt, &mut data).await?;
         let changed = changes(Some(&current.data), Some(&data), &norm.secrets);
         let data_changed = data != current.data;
-        let version = if data_changed {
-            current.version + 1
-        } else {
-            current.version
-        };
         let time = now();
-        let r = StoredResource {
-            version,
-            last_modified: if data_changed {
-                time.clone()
-            } else {
-                current.last_modified.clone()
-            },
-            data,
-            ..current.clone()
-        };
+        let r = render::next_state(&current, data, data_changed, &time);
+        let version = r.version;
         let info = EventInfo {
             action: update_action(rt, &current.data, &r.data, &changed),
             scim: Some(scim_op.into()),
@@ -231,15 +218,7 @@ async fn update(
             changes: changed,
             detail: None,
         };
-        let groups = if rt.name == "User" && view.wants("groups") {
-            state
-                .store
-                .groups_of(&ctx.tenant, std::slice::from_ref(&r.id))
-                .await?
-                .remove(&r.id)
-        } else {
-            None
-        };
+        let groups = render::user_groups(state, ctx, rt, &r.id, &view).await?;
         let mut headers = render::resource_headers(ctx, rt, &r, false);
         let (status, body) = if wants_body {
             let shown = if light && view.wants("members") {
