@@ -101,6 +101,18 @@ impl Server {
         out
     }
 
+    /// Wait for a clean exit after a signal was already sent.
+    pub fn terminate_after_signal(mut self) -> String {
+        let status = wait_bounded(&mut self.child, Duration::from_secs(30));
+        assert!(
+            status.success(),
+            "graceful shutdown exits 0, got {status:?}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+        let out = self.output.lock().unwrap().clone();
+        out
+    }
+
     /// SIGKILL: no chance to clean up.
     pub fn crash(mut self) {
         self.child.kill().unwrap();
