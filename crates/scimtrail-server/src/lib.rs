@@ -47,6 +47,8 @@ pub struct ServerConfig {
     /// A Group PATCH answers 200 with the resource while the group has at most this many
     /// members, and 204 beyond, so a membership change never reads a huge member list.
     pub patch_body_max_members: usize,
+    /// A client that does not finish sending its body in this time gets 408 (and an event).
+    pub body_read_timeout: std::time::Duration,
 }
 
 impl Default for ServerConfig {
@@ -59,6 +61,7 @@ impl Default for ServerConfig {
             audit_body_cap: 64 * 1024,
             redact_attributes: Vec::new(),
             patch_body_max_members: 1000,
+            body_read_timeout: std::time::Duration::from_secs(30),
         }
     }
 }

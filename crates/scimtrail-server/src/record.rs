@@ -109,12 +109,39 @@ async fn handle(state: AppState, req: Request, next: Next) -> Response {
     };
 
     let limit = state.config.max_body_bytes;
-    let response = match axum::body::to_bytes(body, limit).await {
-        Err(_) => {
-            ctx.request.truncated = true;
-            Err(ScimError::payload_too_large(format!(
-                "the request body exceeds {limit} bytes"
-            )))
+    let declared = parts
+        .headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    let too_large =
+        || ScimError::payload_too_large(format!("the request body exceeds {limit} bytes"));
+    let read = async {
+        if declared.is_some_and(|n| n > limit as u64) {
+            return Err(too_large());
+        }
+        match tokio::time::timeout(
+            state.config.body_read_timeout,
+            axum::body::to_bytes(body, limit),
+        )
+        .await
+        {
+            Err(_) => Err(ScimError::new(
+                408,
+                None,
+                "the request body did not arrive in time",
+            )),
+            Ok(Err(e)) if e.to_string().contains("length limit") => Err(too_large()),
+            Ok(Err(_)) => Err(ScimError::invalid_syntax(
+                "the request body could not be read",
+            )),
+            Ok(Ok(bytes)) => Ok(bytes),
+        }
+    };
+    let response = match read.await {
+        Err(e) => {
+            ctx.request.truncated = e.status == 413;
+            Err(e)
         }
         Ok(bytes) => {
             let (b, truncated) = state.redactor.capture(&bytes, state.config.audit_body_cap);

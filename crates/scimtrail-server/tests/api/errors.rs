@@ -305,3 +305,60 @@ async fn unknown_routes_and_methods() {
     )
     .await;
 }
+
+/// Raw HTTP/1.1 over TCP, for bodies reqwest would not send (chunked, or never finished).
+async fn raw_http(app: &TestApp, head: &str, chunks: &[&str]) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut s = tokio::net::TcpStream::connect(&app.addr).await.unwrap();
+    s.write_all(head.as_bytes()).await.unwrap();
+    for c in chunks {
+        s.write_all(c.as_bytes()).await.unwrap();
+    }
+    let mut out = Vec::new();
+    let _ = tokio::time::timeout(std::time::Duration::from_secs(10), s.read_to_end(&mut out)).await;
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+fn request_id_of(response: &str) -> String {
+    response
+        .lines()
+        .find_map(|l| l.strip_prefix("x-request-id: "))
+        .expect("x-request-id")
+        .trim()
+        .to_string()
+}
+
+#[tokio::test]
+async fn chunked_bodies_over_the_limit_and_stalled_bodies() {
+    let app = spawn_with(ServerConfig {
+        max_body_bytes: 1000,
+        body_read_timeout: std::time::Duration::from_millis(300),
+        ..Default::default()
+    })
+    .await;
+    let head = |extra: &str| {
+        format!(
+            "POST /scim/v2/Users HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {TOKEN}\r\n\
+             Content-Type: application/scim+json\r\nConnection: close\r\n{extra}\r\n"
+        )
+    };
+    // No Content-Length: the limit is enforced while reading.
+    let chunk = format!("{:x}\r\n{}\r\n", 800, "x".repeat(800));
+    let r = raw_http(
+        &app,
+        &head("Transfer-Encoding: chunked\r\n"),
+        &[&chunk, &chunk, "0\r\n\r\n"],
+    )
+    .await;
+    assert!(r.starts_with("HTTP/1.1 413"), "{r}");
+    let e = app.event_of(&request_id_of(&r)).await;
+    assert_eq!(e["outcome"]["status"], 413);
+    assert_eq!(e["request"]["truncated"], true);
+
+    // A body that stops arriving gets 408 and its event.
+    let r = raw_http(&app, &head("Content-Length: 50\r\n"), &["{\"userName\": "]).await;
+    assert!(r.starts_with("HTTP/1.1 408"), "{r}");
+    let e = app.event_of(&request_id_of(&r)).await;
+    assert_eq!(e["outcome"]["status"], 408);
+    assert_eq!(e["action"], "user.create");
+}
