@@ -11,6 +11,9 @@ use serde_json::{Map, Value};
 
 pub const REDACTED: &str = "[REDACTED]";
 
+/// Bodies up to this size are parsed and redacted structurally before they enter an event.
+const PARSE_LIMIT: usize = 8 * 1024 * 1024;
+
 const SECRET_HEADERS: &[&str] = &[
     "authorization",
     "proxy-authorization",
@@ -65,14 +68,18 @@ impl Redactor {
     pub fn redact_json(&self, v: &mut Value) {
         match v {
             Value::Object(map) => {
+                // Any `path` key (a client may send several, differently cased) naming a secret
+                // makes every `value` secret.
                 let secret_path = map
                     .iter()
-                    .find(|(k, _)| k.eq_ignore_ascii_case("path"))
-                    .and_then(|(_, p)| p.as_str())
-                    .is_some_and(|p| self.is_secret_path(p));
+                    .filter(|(k, _)| k.eq_ignore_ascii_case("path"))
+                    .any(|(_, p)| p.as_str().is_some_and(|p| self.is_secret_path(p)));
                 for (k, child) in map.iter_mut() {
                     let by_path = secret_path && k.eq_ignore_ascii_case("value");
-                    if (by_path || self.is_secret_path(k)) && !child.is_null() {
+                    // A search filter that names a secret carries its value.
+                    let by_filter = k.eq_ignore_ascii_case("filter")
+                        && child.as_str().is_some_and(|f| self.mentions_secret(f));
+                    if (by_path || by_filter || self.is_secret_path(k)) && !child.is_null() {
                         *child = Value::String(REDACTED.into());
                     } else {
                         self.redact_json(child);
@@ -84,29 +91,28 @@ impl Redactor {
         }
     }
 
-    /// Best-effort redaction of a body that is not valid JSON (it may still hold a password).
-    /// Every quoted key naming a secret has its value blanked, and if any PATCH-style `path`
-    /// names a secret, every `"value"` is blanked too.
+    /// Whether text mentions a secret attribute anywhere, after undoing JSON `\uXXXX` and URL
+    /// `%XX` escapes (so `pass\u0077ord` and `pass%77ord` count).
+    pub fn mentions_secret(&self, text: &str) -> bool {
+        let decoded = decode_for_detection(text);
+        self.names.iter().any(|n| {
+            let n = n.as_bytes();
+            !n.is_empty() && decoded.windows(n.len()).any(|w| w == n)
+        })
+    }
+
+    /// Text that could not be parsed as JSON (malformed, form-encoded, or too large to parse) is
+    /// kept only when it mentions no secret attribute at all; otherwise it is replaced whole.
+    /// Structure cannot be trusted in such text, so no attempt is made to cut out just the value.
     pub fn redact_text(&self, text: &str) -> String {
-        let mut out = text.to_string();
-        let lower = text.to_ascii_lowercase();
-        let path_secret = self.names.iter().any(|n| {
-            lower.match_indices("\"path\"").any(|(i, _)| {
-                let rest = &lower[i + 6..];
-                let val = rest.trim_start().strip_prefix(':').map(str::trim_start);
-                val.and_then(|v| v.strip_prefix('"'))
-                    .and_then(|v| v.split('"').next())
-                    .is_some_and(|p| self.is_secret_path(p) && p.contains(n.as_str()))
-            })
-        });
-        let mut keys: Vec<String> = self.names.iter().cloned().collect();
-        if path_secret {
-            keys.push("value".into());
+        if self.mentions_secret(text) {
+            format!(
+                "{REDACTED}: {} bytes that could not be parsed as JSON and mention a secret attribute",
+                text.len()
+            )
+        } else {
+            text.to_string()
         }
-        for key in keys {
-            out = blank_values_of(&out, &key);
-        }
-        out
     }
 
     /// Header map for an event: lower-cased names, credentials redacted.
@@ -133,9 +139,9 @@ impl Redactor {
         if body.is_empty() {
             return (Value::Null, false);
         }
-        if body.len() > cap.saturating_mul(2) {
-            // Far over the cap (a 100k-member group is 16 MB): redact only the part that is
-            // kept, as text, instead of parsing the whole body to throw most of it away.
+        if body.len() > PARSE_LIMIT.max(cap) {
+            // Too large to parse for an event (a 100k-member group is 16 MB): only the head is
+            // kept, as text, and only if it mentions no secret.
             let head = String::from_utf8_lossy(&body[..cap.min(body.len())]);
             let mut text = self.redact_text(&head);
             let mut cut = cap.min(text.len());
@@ -167,57 +173,33 @@ impl Redactor {
     }
 }
 
-/// Blank the value after every `"…key"` (case-insensitive; the key may carry a URN or dotted
-/// prefix) in possibly malformed JSON text.
-fn blank_values_of(text: &str, key: &str) -> String {
-    let lower = text.to_ascii_lowercase();
-    let needle = format!("{key}\"");
-    let mut out = String::with_capacity(text.len());
-    let mut pos = 0;
-    for (i, _) in lower.match_indices(&needle) {
-        if i < pos {
-            continue;
-        }
-        let prev = lower[..i].chars().next_back();
-        if !matches!(prev, Some('"') | Some(':') | Some('.')) {
-            continue;
-        }
-        let after_key = i + needle.len();
-        let rest = &text[after_key..];
-        let Some(colon) = rest.trim_start().strip_prefix(':') else {
-            continue;
+/// Lower-cased ASCII bytes of `text` with `\uXXXX` and `%XX` escapes undone (non-ASCII
+/// results become `?`): good enough to spot an attribute name however it was written.
+fn decode_for_detection(text: &str) -> Vec<u8> {
+    let b = text.as_bytes();
+    let hex = |from: usize, len: usize| {
+        b.get(from..from + len)
+            .and_then(|h| std::str::from_utf8(h).ok())
+            .and_then(|h| u32::from_str_radix(h, 16).ok())
+    };
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        let (byte, step) = match (b[i], b.get(i + 1)) {
+            (b'\\', Some(b'u')) => match hex(i + 2, 4) {
+                Some(c) => (u8::try_from(c).unwrap_or(b'?'), 6),
+                None => (b[i], 1),
+            },
+            (b'%', Some(_)) => match hex(i + 1, 2) {
+                Some(c) => (u8::try_from(c).unwrap_or(b'?'), 3),
+                None => (b[i], 1),
+            },
+            (other, _) => (other, 1),
         };
-        let value_start = text.len() - colon.trim_start().len();
-        let value_end = value_end(text, value_start);
-        out.push_str(&text[pos..value_start]);
-        out.push('"');
-        out.push_str(REDACTED);
-        out.push('"');
-        pos = value_end;
+        out.push(byte.to_ascii_lowercase());
+        i += step;
     }
-    out.push_str(&text[pos..]);
     out
-}
-
-/// End (exclusive) of the JSON-ish value starting at `start`: a string up to its closing quote,
-/// anything else up to the next `,` `}` `]` or end of text.
-fn value_end(text: &str, start: usize) -> usize {
-    let bytes = text.as_bytes();
-    if bytes.get(start) == Some(&b'"') {
-        let mut i = start + 1;
-        while i < bytes.len() {
-            match bytes[i] {
-                b'\\' => i += 2,
-                b'"' => return i + 1,
-                _ => i += 1,
-            }
-        }
-        return bytes.len();
-    }
-    text[start..]
-        .find([',', '}', ']'])
-        .map(|o| start + o)
-        .unwrap_or(text.len())
 }
 
 #[cfg(test)]
@@ -270,15 +252,32 @@ mod tests {
             r#"{"userName":"a","PASSWORD" : "s3\"cret", "x": 1"#,
             r#"{"urn:ietf:params:scim:schemas:core:2.0:User:password":"s3cret"#,
             r#"{"Operations":[{"op":"replace","path":"password","value":"s3cret"}"#,
+            r#"{"userName":"m1","pass\u0077ord":"s3cret""#,
+            r#"{"password":{"a":1,"b":"s3cret"}"#,
+            "userName=f&password=s3cret",
+            "userName=f&pass%77ord=s3cret",
         ];
         for c in cases {
             let out = r.redact_text(c);
             assert!(
-                !out.contains("s3cret") && !out.contains("cret"),
+                !out.contains("s3") && out.starts_with(REDACTED),
                 "{c} -> {out}"
             );
         }
         assert_eq!(r.redact_text(r#"{"userName":"a""#), r#"{"userName":"a""#);
+    }
+
+    #[test]
+    fn escaped_and_duplicated_keys_in_json() {
+        let r = r();
+        let mut v: Value = serde_json::from_str(
+            r#"{"pass\u0077ord": "s3cret", "Operations": [
+                {"op": "replace", "Path": "active", "path": "password", "value": "s3cret"}],
+                "filter": "password eq \"s3cret\""}"#,
+        )
+        .unwrap();
+        r.redact_json(&mut v);
+        assert!(!v.to_string().contains("s3cret"), "{v}");
     }
 
     #[test]
@@ -290,15 +289,28 @@ mod tests {
         let (v, t) = r.capture(br#"{"userName":"bobbobbobbob"}"#, 10);
         assert!(t);
         assert_eq!(v.as_str().map(str::len), Some(10));
-        // Far over the cap: only the head is kept, and still redacted.
-        let big = format!(r#"{{"password":"s3cret","pad":"{}"}}"#, "x".repeat(10_000));
+        // Over the cap but parseable: redacted structurally, then cut.
+        let big = format!(
+            r#"{{"pass\u0077ord":"s3cret","pad":"{}"}}"#,
+            "x".repeat(10_000)
+        );
         let (v, t) = r.capture(big.as_bytes(), 100);
         assert!(t);
         let kept = v.as_str().unwrap();
         assert!(kept.len() <= 100 && !kept.contains("s3cret"), "{kept}");
-        // Cut inside the secret value: still nothing of it.
-        let (v, _) = r.capture(big.as_bytes(), 20);
-        assert!(!v.as_str().unwrap().contains("s3c"), "{v}");
+        // Too large to parse: the head is kept only without secrets.
+        let huge = format!(
+            r#"{{"pad":"{}","pass\u0077ord":"s3cret"}}"#,
+            "x".repeat(PARSE_LIMIT)
+        );
+        let (v, t) = r.capture(huge.as_bytes(), 64);
+        assert!(t && v.as_str().unwrap().starts_with("{\"pad\""), "{v}");
+        let huge = format!(
+            r#"{{"pass\u0077ord":"s3cret","pad":"{}"}}"#,
+            "x".repeat(PARSE_LIMIT)
+        );
+        let (v, _) = r.capture(huge.as_bytes(), 64);
+        assert!(v.as_str().unwrap().starts_with(REDACTED), "{v}");
         assert_eq!(r.capture(b"", 10), (Value::Null, false));
     }
 

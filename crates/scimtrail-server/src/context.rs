@@ -19,7 +19,10 @@ pub struct Ctx {
     pub tenant: String,
     pub method: String,
     pub path: String,
+    /// The query string as the audit log keeps it (redacted when it names a secret).
     pub query: Option<String>,
+    /// The query string as sent, for the handler only; never logged.
+    pub raw_query: Option<String>,
     pub actor: Actor,
     pub scopes: Vec<String>,
     /// The request as the audit log keeps it (redacted, capped).
@@ -92,13 +95,14 @@ impl Ctx {
 
 /// Values of secret or operator-redacted attributes never enter a change record.
 fn redact_changes(state: &AppState, mut changes: Vec<Change>) -> Vec<Change> {
-    for c in changes
-        .iter_mut()
-        .filter(|c| state.redactor.is_secret_path(&c.path))
-    {
+    for c in changes.iter_mut() {
+        let whole = state.redactor.is_secret_path(&c.path);
         for v in [&mut c.old, &mut c.new] {
-            if !v.is_null() {
+            if whole && !v.is_null() {
                 *v = serde_json::Value::String(scimtrail_audit::REDACTED.into());
+            } else {
+                // A secret inside a complex or multi-valued value (`addresses[].streetAddress`).
+                state.redactor.redact_json(v);
             }
         }
     }

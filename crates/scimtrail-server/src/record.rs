@@ -42,15 +42,46 @@ pub async fn tag_request_id(mut resp: Response) -> Response {
     resp
 }
 
-pub async fn record(State(state): State<AppState>, req: Request, next: Next) -> Response {
+pub async fn record(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
+    // The id is fixed here so that even a request whose handler fails unexpectedly is recorded
+    // under the id its response carries.
+    let rid = request_id(req.headers());
+    if let Ok(v) = HeaderValue::from_str(&rid) {
+        req.headers_mut().insert(REQUEST_ID, v);
+    }
+    let (method, path) = (req.method().to_string(), req.uri().path().to_string());
     // Run in a task of its own: if the client goes away, the request still completes and is
     // recorded instead of being dropped half-way.
-    let task = tokio::spawn(handle(state, req, next));
+    let task = tokio::spawn(handle(state.clone(), req, next));
     match task.await {
         Ok(resp) => resp,
         Err(e) => {
-            tracing::error!(error = %e, "request task failed");
-            scim_response(&ScimError::internal("internal error"))
+            tracing::error!(error = %e, request_id = %rid, "request task failed");
+            let err = ScimError::internal("internal error; the request may not have been applied");
+            let ctx = Ctx {
+                request_id: rid.clone(),
+                started: Instant::now(),
+                tenant: state.config.tenant.clone(),
+                method: method.clone(),
+                path: path.clone(),
+                query: None,
+                raw_query: None,
+                actor: Actor {
+                    kind: ACTOR_ANONYMOUS.into(),
+                    ..Default::default()
+                },
+                scopes: vec![],
+                request: Payload::default(),
+                body: Bytes::new(),
+                scim_base: String::new(),
+            };
+            finish(
+                &state,
+                &ctx,
+                scim_response(&err),
+                Some(classify(&method, &path)),
+            )
+            .await
         }
     }
 }
@@ -90,7 +121,15 @@ async fn handle(state: AppState, req: Request, next: Next) -> Response {
         tenant: state.config.tenant.clone(),
         method: parts.method.to_string(),
         path: parts.uri.path().to_string(),
-        query: parts.uri.query().map(str::to_string),
+        // A query that names a secret (`filter=password eq "…"`) is not kept.
+        raw_query: parts.uri.query().map(str::to_string),
+        query: parts.uri.query().map(|q| {
+            if state.redactor.mentions_secret(q) {
+                scimtrail_audit::REDACTED.to_string()
+            } else {
+                q.to_string()
+            }
+        }),
         actor: Actor {
             kind: ACTOR_ANONYMOUS.into(),
             client: ua.as_deref().and_then(detect_client).map(str::to_string),

@@ -1306,6 +1306,28 @@ pub async fn member_deltas(store: &dyn Store) {
         .await
         .expect("members")
         .is_empty());
+
+    // A full member list leaves members whose resource is deleted alone: hidden, not removed,
+    // so that restoring the resource brings the membership back.
+    apply(store, create(TENANT, "User", "u4", user("dora"))).await;
+    let both = [("u3", "User", Some("carol")), ("u4", "User", Some("dora"))];
+    apply(store, create(TENANT, "Group", "g3", group("Three", &both))).await;
+    apply(store, delete(TENANT, "User", "u4", 1)).await;
+    let live = [("u3", "User", Some("carol"))];
+    apply(
+        store,
+        replace(TENANT, "Group", "g3", 1, group("Three!", &live)),
+    )
+    .await;
+    let hidden = store
+        .members(TENANT, "g3", &["u4".to_string()])
+        .await
+        .expect("members");
+    assert_eq!(hidden.len(), 1, "the deleted member's row is kept");
+    assert_eq!(
+        members_of(&get_members(store, "g3").await),
+        Some(member_set(&live))
+    );
 }
 
 /// resource is deleted are hidden; a refused write leaves the members as they were.

@@ -42,6 +42,15 @@ async fn password_canary_never_leaks() {
         // Malformed JSON that still carries the password.
         (reqwest::Method::PATCH, format!(r#"{{"Operations":[{{"op":"replace","path":"password","value":"{canary}"}}"#)),
         (reqwest::Method::PUT, format!(r#"{{"userName":"canary","password":"{canary}""#)),
+        // Two `path` keys that differ in case; JSON escapes in the key; a non-string value.
+        (reqwest::Method::PATCH, format!(r#"{{"Operations":[{{"op":"replace","Path":"active","path":"password","value":"{canary}"}}]}}"#)),
+        (reqwest::Method::PUT, format!(r#"{{"userName":"canary","pass\u0077ord":"{canary}"}}"#)),
+        (reqwest::Method::PUT, format!(r#"{{"userName":"canary","pass\u0077ord":"{canary}""#)),
+        (reqwest::Method::PUT, format!(r#"{{"userName":"canary","password":{{"v":"{canary}"}}}}"#)),
+        // Over the audit body cap (the escape hides the key from a naive text scan).
+        (reqwest::Method::PUT, format!(r#"{{"userName":"canary","pass\u0077ord":"{canary}","nickName":"{}"}}"#, "n".repeat(200_000))),
+        // Not JSON at all.
+        (reqwest::Method::PUT, format!("userName=canary&password={canary}")),
         // Bad input next to a password.
         (reqwest::Method::PUT, json!({"userName": 5, "password": canary}).to_string()),
     ];
@@ -51,6 +60,16 @@ async fn password_canary_never_leaks() {
         let text = r.text().await.unwrap();
         assert!(!text.contains(&canary), "response leaks: {text}");
     }
+    // Filtering by the password is refused, and the probe is not recorded.
+    let probe = format!("password eq \"{canary}\"");
+    let r = c
+        .get(server.url("/scim/v2/Users"))
+        .query(&[("filter", probe.as_str())])
+        .header("authorization", &auth)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
     // A bearer token never reaches the log either.
     let r = c
         .get(server.url("/scim/v2/Users"))

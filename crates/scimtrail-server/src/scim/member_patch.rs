@@ -114,7 +114,7 @@ pub async fn patch_members(
         .ok_or_else(|| {
             scimtrail_core::ScimError::not_found(format!("{} {id} not found", rt.name))
         })?;
-    check_version(&current, wanted)?;
+    check_version(&current, wanted.as_deref())?;
 
     // The net effect, in operation order: id → Some(display) to add, None to remove.
     let mut net: Map<String, Value> = Map::new();

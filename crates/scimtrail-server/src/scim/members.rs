@@ -63,7 +63,28 @@ pub fn unknown_note(unknown: &[String]) -> Option<String> {
     if unknown.is_empty() {
         return None;
     }
-    let shown: Vec<&str> = unknown.iter().take(20).map(String::as_str).collect();
+    // Ids come from the client: bounded in number and length, and header-safe.
+    let shown: Vec<String> = unknown
+        .iter()
+        .take(20)
+        .map(|id| {
+            let mut safe: String = id
+                .chars()
+                .take(64)
+                .map(|c| {
+                    if c.is_ascii_graphic() || c == ' ' {
+                        c
+                    } else {
+                        '?'
+                    }
+                })
+                .collect();
+            if id.chars().count() > 64 {
+                safe.push_str("...");
+            }
+            safe
+        })
+        .collect();
     let more = if unknown.len() > shown.len() {
         format!(" and {} more", unknown.len() - shown.len())
     } else {

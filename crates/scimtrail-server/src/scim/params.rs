@@ -30,7 +30,7 @@ pub struct QueryParams(Vec<(String, String)>);
 
 impl QueryParams {
     pub fn parse(ctx: &Ctx) -> ScimResult<Self> {
-        let q = ctx.query.as_deref().unwrap_or("");
+        let q = ctx.raw_query.as_deref().unwrap_or("");
         serde_urlencoded::from_str(q)
             .map(QueryParams)
             .map_err(|_| ScimError::invalid_value("the query string is not valid URL encoding"))
@@ -172,5 +172,61 @@ impl ListParams {
             number("count", get("count"))?,
             view,
         )
+    }
+}
+
+/// A filter may not test a secret (writeOnly or `returned: never`) attribute: that would let a
+/// client probe values the server never shows (RFC 7643 §7: such values are not searchable).
+pub fn reject_secret_filters(
+    reg: &scimtrail_core::Registry,
+    rt: &ResourceType,
+    filter: &Filter,
+) -> ScimResult<()> {
+    use scimtrail_core::{AttrPath, Mutability, Returned};
+    let check = |p: &AttrPath| -> ScimResult<()> {
+        match reg.resolve(rt, p) {
+            Some((_, a))
+                if a.returned == Returned::Never || a.mutability == Mutability::WriteOnly =>
+            {
+                Err(ScimError::invalid_filter(format!(
+                    "attribute '{p}' cannot be filtered on"
+                )))
+            }
+            _ => Ok(()),
+        }
+    };
+    match filter {
+        Filter::Present(p) | Filter::Compare(p, ..) => check(p),
+        Filter::And(a, b) | Filter::Or(a, b) => {
+            reject_secret_filters(reg, rt, a)?;
+            reject_secret_filters(reg, rt, b)
+        }
+        Filter::Not(inner) => reject_secret_filters(reg, rt, inner),
+        Filter::ValuePath(p, inner) => {
+            check(p)?;
+            let mut err = Ok(());
+            visit_paths(inner, &mut |sub| {
+                if err.is_ok() {
+                    let full = AttrPath {
+                        urn: p.urn.clone(),
+                        name: p.name.clone(),
+                        sub: Some(sub.name.clone()),
+                    };
+                    err = check(&full);
+                }
+            });
+            err
+        }
+    }
+}
+
+fn visit_paths(f: &Filter, visit: &mut dyn FnMut(&scimtrail_core::AttrPath)) {
+    match f {
+        Filter::Present(p) | Filter::Compare(p, ..) | Filter::ValuePath(p, _) => visit(p),
+        Filter::And(a, b) | Filter::Or(a, b) => {
+            visit_paths(a, visit);
+            visit_paths(b, visit);
+        }
+        Filter::Not(inner) => visit_paths(inner, visit),
     }
 }

@@ -13,7 +13,9 @@ use scimtrail_core::{ResourceType, ScimError};
 use scimtrail_store::ListQuery;
 use serde_json::{json, Value};
 
-use super::params::{json_body, resource_type, ListParams, QueryParams, View};
+use super::params::{
+    json_body, reject_secret_filters, resource_type, ListParams, QueryParams, View,
+};
 use super::render;
 use crate::context::{classify, EventInfo};
 use crate::error::{ApiError, SCIM_JSON};
@@ -117,6 +119,9 @@ async fn page_of(
     start_index: usize,
     count: usize,
 ) -> Result<(usize, Vec<Value>), ApiError> {
+    if let Some(f) = &p.filter {
+        reject_secret_filters(&state.registry, rt, f)?;
+    }
     let query = ListQuery {
         resource_type: rt.name.clone(),
         filter: p.filter.clone(),

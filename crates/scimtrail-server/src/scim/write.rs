@@ -39,7 +39,7 @@ fn prefix(rt: &ResourceType) -> &'static str {
 }
 
 /// `If-Match` as a version number; `*` matches any.
-pub(super) fn if_match(headers: &HeaderMap) -> Result<Option<i64>, ScimError> {
+pub(super) fn if_match(headers: &HeaderMap) -> Result<Option<Vec<i64>>, ScimError> {
     let Some(v) = headers.get(header::IF_MATCH).and_then(|v| v.to_str().ok()) else {
         return Ok(None);
     };
@@ -47,10 +47,23 @@ pub(super) fn if_match(headers: &HeaderMap) -> Result<Option<i64>, ScimError> {
     if v == "*" {
         return Ok(None);
     }
-    let digits = v.trim_start_matches("W/").trim_matches('"');
-    digits.parse().map(Some).map_err(|_| {
-        ScimError::precondition_failed("If-Match does not name a version of this resource")
-    })
+    // One ETag or a list of them: the resource must be at one of the listed versions.
+    let versions: Vec<i64> = v
+        .split(',')
+        .filter_map(|tag| {
+            tag.trim()
+                .trim_start_matches("W/")
+                .trim_matches('"')
+                .parse()
+                .ok()
+        })
+        .collect();
+    if versions.is_empty() {
+        return Err(ScimError::precondition_failed(
+            "If-Match does not name a version of this resource",
+        ));
+    }
+    Ok(Some(versions))
 }
 
 pub async fn create(
@@ -162,11 +175,11 @@ async fn load(
 
 pub(super) fn check_version(
     current: &StoredResource,
-    wanted: Option<i64>,
+    wanted: Option<&[i64]>,
 ) -> Result<(), ScimError> {
     match wanted {
-        Some(v) if v != current.version => Err(ScimError::precondition_failed(format!(
-            "If-Match names version W/\"{v}\" but the resource is at W/\"{}\"",
+        Some(v) if !v.contains(&current.version) => Err(ScimError::precondition_failed(format!(
+            "If-Match does not name the current version W/\"{}\"",
             current.version
         ))),
         _ => Ok(()),
@@ -199,7 +212,7 @@ async fn update(
     loop {
         attempt += 1;
         let current = load(state, ctx, rt, id, !light).await?;
-        check_version(&current, wanted)?;
+        check_version(&current, wanted.as_deref())?;
         let norm = match &how {
             Update::Replace(input) => normalize(&state.registry, rt, input, Some(id))?,
             Update::Patch(ops) => apply_patch(&state.registry, rt, &current.data, ops, id)?,
@@ -207,7 +220,7 @@ async fn update(
         let mut data = norm.resource;
         let unknown = resolve(state, ctx, rt, &mut data).await?;
         let changed = changes(Some(&current.data), Some(&data), &norm.secrets);
-        let data_changed = data != current.data;
+        let data_changed = differs(&data, &current.data);
         let time = now();
         let r = render::next_state(&current, data, data_changed, &time);
         let version = r.version;
@@ -278,7 +291,7 @@ pub(super) fn update_action(
         let active = |v: &Value| v.get("active").and_then(Value::as_bool);
         return match (active(old), active(new)) {
             (Some(true) | None, Some(false)) => "user.deactivate",
-            (Some(false), Some(true) | None) => "user.reactivate",
+            (Some(false), Some(true)) => "user.reactivate",
             _ => "user.update",
         }
         .into();
@@ -303,7 +316,7 @@ pub async fn delete(
     let wanted = if_match(&headers)?;
     let _guard = state.locks.lock(format!("{}/{id}", ctx.tenant)).await;
     let current = load(&state, &ctx, rt, &id, true).await?;
-    check_version(&current, wanted)?;
+    check_version(&current, wanted.as_deref())?;
     let version = current.version + 1;
     let info = EventInfo {
         action: format!("{}.delete", prefix(rt)),
@@ -388,26 +401,45 @@ pub(super) async fn commit(
 
 /// Whether any operation can change a Group's members.
 fn touches_members(ops: &[scimtrail_core::PatchOperation]) -> bool {
-    let names_members = |k: &str| {
+    // Conservative: anything schema-qualified (a whole-schema path such as
+    // `urn:…:core:2.0:Group`, or URN keys in a value) may reach members, so it takes the full path.
+    let may_name_members = |k: &str| {
         let k = k.to_ascii_lowercase();
-        k == "members"
-            || k.ends_with(":members")
+        k.starts_with("urn:")
+            || k == "members"
             || k.starts_with("members.")
             || k.starts_with("members[")
     };
     ops.iter().any(|op| match &op.path {
-        Some(p) => p.attr.name.eq_ignore_ascii_case("members"),
+        Some(p) => p.attr.urn.is_some() || may_name_members(&p.attr.name),
         None => op
             .value
             .as_ref()
             .and_then(Value::as_object)
-            .is_some_and(|m| {
-                m.iter().any(|(k, v)| {
-                    names_members(k)
-                        || (k.to_ascii_lowercase().starts_with("urn:")
-                            && v.as_object()
-                                .is_some_and(|o| o.keys().any(|k2| names_members(k2))))
-                })
-            }),
+            .is_none_or(|m| m.keys().any(|k| may_name_members(k))),
     })
+}
+
+/// Whether two stored forms differ, ignoring the order of Group members (kept by id).
+fn differs(a: &Value, b: &Value) -> bool {
+    fn sorted_members(v: &Value) -> Value {
+        let mut v = v.clone();
+        if let Some(members) = v.get_mut("members").and_then(Value::as_array_mut) {
+            members.sort_by(|x, y| {
+                let key = |m: &Value| {
+                    m.get("value")
+                        .and_then(Value::as_str)
+                        .unwrap_or("")
+                        .to_string()
+                };
+                key(x).cmp(&key(y))
+            });
+        }
+        v
+    }
+    if a.get("members").is_some() || b.get("members").is_some() {
+        sorted_members(a) != sorted_members(b)
+    } else {
+        a != b
+    }
 }

@@ -254,7 +254,7 @@ async fn leaf_hash_covers_the_canonical_event() {
 #[tokio::test]
 async fn operator_configured_attributes_are_redacted_in_the_log() {
     let app = spawn_with(scimtrail_server::ServerConfig {
-        redact_attributes: vec!["employeeNumber".into()],
+        redact_attributes: vec!["employeeNumber".into(), "streetAddress".into()],
         ..Default::default()
     })
     .await;
@@ -284,10 +284,52 @@ async fn operator_configured_attributes_are_redacted_in_the_log() {
         (c["old"].as_str(), c["new"].as_str()),
         (Some("[REDACTED]"), Some("[REDACTED]"))
     );
+    // Inside a multi-valued attribute, changed through a value filter and through PUT.
+    let p = app
+        .patch(
+            &format!("/scim/v2/Users/{id}"),
+            json!({"Operations": [{"op": "add", "path": "addresses[type eq \"work\"].streetAddress", "value": "1 SECRET ST"}]}),
+        )
+        .await;
+    assert_eq!(p.status, 200, "{}", p.body);
+    let put = json!({"userName": "emp", "addresses": [{"type": "work", "streetAddress": "2 SECRET AVE"}]});
+    assert_eq!(
+        app.put(&format!("/scim/v2/Users/{id}"), put).await.status,
+        200
+    );
     app.get(&format!("/scim/v2/Users/{id}")).await;
     let all = serde_json::to_string(&app.all_events().await).unwrap();
     assert!(
         !all.contains("E-777-SECRET") && !all.contains("E-888-SECRET"),
         "{all}"
+    );
+    assert!(
+        !all.contains("SECRET ST") && !all.contains("SECRET AVE"),
+        "{all}"
+    );
+}
+
+#[tokio::test]
+async fn filters_on_secrets_are_refused_and_not_recorded() {
+    let app = spawn_app().await;
+    let r = app
+        .get(&format!(
+            "/scim/v2/Users?filter={}",
+            enc("password eq \"hunter2-probe\"")
+        ))
+        .await;
+    r.assert_error(400, Some("invalidFilter"));
+    let s = app
+        .post(
+            "/scim/v2/Users/.search",
+            json!({"filter": "password pr or emails[password eq \"hunter2-probe\"]"}),
+        )
+        .await;
+    s.assert_error(400, Some("invalidFilter"));
+    let all = serde_json::to_string(&app.all_events().await).unwrap();
+    assert!(!all.contains("hunter2-probe"), "{all}");
+    assert_eq!(
+        app.event_of(&r.request_id()).await["operation"]["query"],
+        "[REDACTED]"
     );
 }

@@ -225,3 +225,66 @@ async fn create_users(app: &TestApp, n: usize) -> Vec<String> {
     }
     ids
 }
+
+#[tokio::test]
+async fn whole_schema_paths_and_member_order() {
+    let app = spawn_app().await;
+    let a = app.create_user("a").await.id();
+    let b = app.create_user("b").await.id();
+    let gid = app.create_group("G", &[&a]).await.id();
+    let path = format!("/scim/v2/Groups/{gid}");
+    // Members reached through a path naming the whole core schema.
+    let r = app
+        .patch(&path, json!({"Operations": [{"op": "add", "path": "urn:ietf:params:scim:schemas:core:2.0:Group",
+            "value": {"members": [{"value": b}]}}]}))
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(
+        app.get(&path).await.body["members"]
+            .as_array()
+            .unwrap()
+            .len(),
+        2
+    );
+    let e = app.event_of(&r.request_id()).await;
+    assert_eq!(e["action"], "group.member.add");
+    // The same members in another order are no change: no new version.
+    let etag = app.get(&path).await.header("etag").unwrap().to_string();
+    let mut ids = [a.clone(), b.clone()];
+    ids.sort();
+    ids.reverse();
+    let put = json!({"displayName": "G", "members": [{"value": ids[0]}, {"value": ids[1]}]});
+    let r = app.put(&path, put).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(
+        r.header("etag"),
+        Some(etag.as_str()),
+        "reordering members is not a change"
+    );
+    // If-Match may list several ETags.
+    let r = app
+        .send(
+            reqwest::Method::PATCH,
+            &path,
+            Some(&json!({"Operations": [{"op": "replace", "path": "displayName", "value": "G2"}]})),
+            &[("if-match", &format!("W/\"99\", {etag}"))],
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+}
+
+#[tokio::test]
+async fn unknown_member_notes_are_bounded() {
+    let app = spawn_app().await;
+    let gid = app.create_group("G", &[]).await.id();
+    let long = format!("ü{}", "x".repeat(100_000));
+    let r = app
+        .patch(
+            &format!("/scim/v2/Groups/{gid}"),
+            json!({"Operations": [{"op": "add", "path": "members", "value": [{"value": long}]}]}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let w = r.header("warning").expect("a Warning header");
+    assert!(w.len() < 500 && w.contains("?xxx"), "{w}");
+}

@@ -390,3 +390,15 @@ async fn root_search_spans_resource_types() {
         .await;
     assert_eq!(f.body["totalResults"], 3, "{}", f.body);
 }
+
+#[tokio::test]
+async fn put_without_active_is_an_update_not_a_reactivation() {
+    let app = spawn_app().await;
+    let id = app.create_user("inactive").await.id();
+    let path = format!("/scim/v2/Users/{id}");
+    let off = json!({"Operations": [{"op": "replace", "path": "active", "value": false}]});
+    assert_eq!(app.patch(&path, off).await.status, 200);
+    let r = app.put(&path, json!({"userName": "inactive"})).await;
+    assert_eq!(r.status, 200);
+    assert_eq!(app.event_of(&r.request_id()).await["action"], "user.update");
+}

@@ -185,7 +185,9 @@ pub fn append(conn: &Connection, event: AuditEvent, seq: i64) -> StoreResult<Aud
     Ok(sealed.event)
 }
 
-/// The difference between a Group's stored members and a complete new member list.
+/// The difference between a Group's live members and a complete new member list. Members
+/// whose resource is deleted are hidden everywhere and left alone here, so restoring the
+/// resource later brings its memberships back.
 fn full_list_delta(
     conn: &Connection,
     tenant: &str,
@@ -196,8 +198,9 @@ fn full_list_delta(
     {
         let mut s = conn
             .prepare_cached(
-                "SELECT member_id, member_type, display FROM memberships \
-                 WHERE tenant = ? AND group_id = ?",
+                "SELECT m.member_id, m.member_type, m.display FROM memberships m \
+                 JOIN resources r ON r.tenant = m.tenant AND r.id = m.member_id AND r.deleted = 0 \
+                 WHERE m.tenant = ? AND m.group_id = ?",
             )
             .map_err(db)?;
         let rows = s
