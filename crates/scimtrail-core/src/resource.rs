@@ -145,6 +145,17 @@ fn put(
     } else {
         def.name.clone()
     };
+    // A secret is never stored, but it is still checked: a client must not be told a
+    // malformed password was accepted.
+    if def.is_secret()
+        && def.attr_type == crate::AttrType::String
+        && !def.multi_valued
+        && !(value.is_string() || value.is_null())
+    {
+        return Err(ScimError::invalid_value(format!(
+            "attribute '{path}' must be a string"
+        )));
+    }
     if !ctx.admit(def, &value, &path) {
         return Ok(());
     }

@@ -272,3 +272,26 @@ fn datetime_and_integer_types() {
         assert_eq!(e.scim_type, Some(ScimType::InvalidValue), "{bad}");
     }
 }
+
+#[test]
+fn secrets_are_type_checked_but_not_kept() {
+    let reg = crate::Registry::builtin();
+    let rt = reg.resource_type("User").expect("User");
+    let e = crate::normalize(
+        &reg,
+        rt,
+        &serde_json::json!({"userName": "a", "password": {"v": "x"}}),
+        None,
+    )
+    .expect_err("an object is not a password");
+    assert_eq!(e.scim_type, Some(crate::ScimType::InvalidValue));
+    assert!(!e.detail.contains('x'));
+    let n = crate::normalize(
+        &reg,
+        rt,
+        &serde_json::json!({"userName": "a", "password": "ok"}),
+        None,
+    )
+    .expect("a string password");
+    assert!(n.resource.get("password").is_none());
+}
