@@ -1,12 +1,12 @@
 //! Audit event queries: every filterable attribute is an indexed column.
 
 use base64::Engine as _;
+use rusqlite::{params, params_from_iter, Connection, OptionalExtension};
 use scimtrail_core::AttrPath;
 use scimtrail_store::{EventPage, EventQuery, StoreError, StoreResult};
 use serde_json::Value;
-use sqlx::{Row, SqlitePool};
 
-use crate::backend;
+use super::write::db;
 use crate::filter_sql::{to_sql, ColKind, Column, Param};
 
 /// Event attributes that filters may name, and their columns.
@@ -51,7 +51,7 @@ fn with_leaf_hash(body: &str, leaf: &[u8]) -> StoreResult<Value> {
     Ok(v)
 }
 
-pub async fn events(pool: &SqlitePool, tenant: &str, q: &EventQuery) -> StoreResult<EventPage> {
+pub fn events(conn: &Connection, tenant: &str, q: &EventQuery) -> StoreResult<EventPage> {
     let mut sql = String::from("SELECT seq, body, leaf_hash FROM audit_events WHERE tenant = ?");
     let mut params = vec![Param::Text(tenant.into())];
     if let Some(f) = &q.filter {
@@ -69,21 +69,21 @@ pub async fn events(pool: &SqlitePool, tenant: &str, q: &EventQuery) -> StoreRes
     }
     sql.push_str(&format!(" ORDER BY seq {order} LIMIT ?"));
     params.push(Param::Int(q.count as i64 + 1));
-    let mut query = sqlx::query(&sql);
-    for p in &params {
-        query = match p {
-            Param::Text(s) => query.bind(s.as_str()),
-            Param::Int(i) => query.bind(*i),
-        };
-    }
-    let rows = query.fetch_all(pool).await.map_err(backend)?;
+    let mut stmt = conn.prepare_cached(&sql).map_err(db)?;
+    let rows = stmt
+        .query_map(params_from_iter(params.iter()), |r| {
+            Ok((
+                r.get::<_, i64>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, Vec<u8>>(2)?,
+            ))
+        })
+        .map_err(db)?;
+    let rows = rows.collect::<rusqlite::Result<Vec<_>>>().map_err(db)?;
     let more = rows.len() > q.count;
     let mut items = Vec::with_capacity(q.count);
     let mut last = None;
-    for row in rows.iter().take(q.count) {
-        let seq: i64 = row.try_get("seq").map_err(backend)?;
-        let body: String = row.try_get("body").map_err(backend)?;
-        let leaf: Vec<u8> = row.try_get("leaf_hash").map_err(backend)?;
+    for (seq, body, leaf) in rows.into_iter().take(q.count) {
         items.push(with_leaf_hash(&body, &leaf)?);
         last = Some(seq as u64);
     }
@@ -93,13 +93,13 @@ pub async fn events(pool: &SqlitePool, tenant: &str, q: &EventQuery) -> StoreRes
     })
 }
 
-pub async fn event(pool: &SqlitePool, tenant: &str, id: &str) -> StoreResult<Option<Value>> {
-    let row: Option<(String, Vec<u8>)> =
-        sqlx::query_as("SELECT body, leaf_hash FROM audit_events WHERE tenant = ? AND id = ?")
-            .bind(tenant)
-            .bind(id)
-            .fetch_optional(pool)
-            .await
-            .map_err(backend)?;
+pub fn event(conn: &Connection, tenant: &str, id: &str) -> StoreResult<Option<Value>> {
+    let row: Option<(String, Vec<u8>)> = conn
+        .prepare_cached("SELECT body, leaf_hash FROM audit_events WHERE tenant = ? AND id = ?")
+        .and_then(|mut s| {
+            s.query_row(params![tenant, id], |r| Ok((r.get(0)?, r.get(1)?)))
+                .optional()
+        })
+        .map_err(db)?;
     row.map(|(b, l)| with_leaf_hash(&b, &l)).transpose()
 }

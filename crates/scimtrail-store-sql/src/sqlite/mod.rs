@@ -1,6 +1,7 @@
 //! The embedded SQLite store.
 
 mod events;
+mod pool;
 mod read;
 mod tokens;
 mod write;
@@ -28,7 +29,7 @@ pub struct SqliteStore {
     /// The one connection that writes resources and events, on its own thread (group commit).
     committer: writer::Writer,
     /// Readers never wait for the writer (WAL).
-    reader: SqlitePool,
+    reader: pool::ReadPool,
     /// For evaluating the parts of a list filter that SQL cannot.
     registry: Arc<Registry>,
 }
@@ -64,12 +65,7 @@ impl SqliteStore {
             .run(&writer)
             .await
             .map_err(|e| StoreError::Backend(e.to_string()))?;
-        let reader = SqlitePoolOptions::new()
-            .max_connections(8)
-            .acquire_timeout(Duration::from_secs(30))
-            .connect_with(opts.read_only(true))
-            .await
-            .map_err(backend)?;
+        let reader = pool::ReadPool::new(&path, 8);
         let committer = writer::Writer::start(&path)?;
         Ok(SqliteStore {
             writer,
@@ -79,9 +75,8 @@ impl SqliteStore {
         })
     }
 
-    /// Close both pools, checkpointing the WAL.
+    /// Close the administrative pool (the writer thread stops when the store is dropped).
     pub async fn close(&self) {
-        self.reader.close().await;
         self.writer.close().await;
     }
 }
@@ -103,27 +98,40 @@ impl Store for SqliteStore {
         id: &str,
         with_members: bool,
     ) -> StoreResult<Option<StoredResource>> {
-        read::get(&self.reader, tenant, resource_type, id, with_members).await
+        let (t, ty, id) = (
+            tenant.to_string(),
+            resource_type.to_string(),
+            id.to_string(),
+        );
+        self.reader
+            .run(move |c| read::get(c, &t, &ty, &id, with_members))
+            .await
     }
     async fn list(&self, tenant: &str, query: &ListQuery) -> StoreResult<Page> {
-        read::list(&self.reader, &self.registry, tenant, query).await
+        let (t, q, reg) = (tenant.to_string(), query.clone(), self.registry.clone());
+        self.reader.run(move |c| read::list(c, &reg, &t, &q)).await
     }
     async fn groups_of(
         &self,
         tenant: &str,
         member_ids: &[String],
     ) -> StoreResult<std::collections::HashMap<String, Vec<GroupRef>>> {
-        read::groups_of(&self.reader, tenant, member_ids).await
+        let (t, ids) = (tenant.to_string(), member_ids.to_vec());
+        self.reader.run(move |c| read::groups_of(c, &t, &ids)).await
     }
     async fn lookup(
         &self,
         tenant: &str,
         ids: &[String],
     ) -> StoreResult<std::collections::HashMap<String, ResourceRef>> {
-        read::lookup(&self.reader, tenant, ids).await
+        let (t, ids) = (tenant.to_string(), ids.to_vec());
+        self.reader.run(move |c| read::lookup(c, &t, &ids)).await
     }
     async fn member_count(&self, tenant: &str, group_id: &str, limit: usize) -> StoreResult<usize> {
-        read::member_count(&self.reader, tenant, group_id, limit).await
+        let (t, g) = (tenant.to_string(), group_id.to_string());
+        self.reader
+            .run(move |c| read::member_count(c, &t, &g, limit))
+            .await
     }
     async fn members(
         &self,
@@ -131,34 +139,38 @@ impl Store for SqliteStore {
         group_id: &str,
         ids: &[String],
     ) -> StoreResult<Vec<Member>> {
-        read::members(&self.reader, tenant, group_id, ids).await
+        let (t, g, ids) = (tenant.to_string(), group_id.to_string(), ids.to_vec());
+        self.reader
+            .run(move |c| read::members(c, &t, &g, &ids))
+            .await
     }
     async fn events(&self, tenant: &str, query: &EventQuery) -> StoreResult<EventPage> {
-        events::events(&self.reader, tenant, query).await
+        let (t, q) = (tenant.to_string(), query.clone());
+        self.reader.run(move |c| events::events(c, &t, &q)).await
     }
     async fn event(&self, tenant: &str, id: &str) -> StoreResult<Option<Value>> {
-        events::event(&self.reader, tenant, id).await
+        let (t, id) = (tenant.to_string(), id.to_string());
+        self.reader.run(move |c| events::event(c, &t, &id)).await
     }
     async fn token_count(&self) -> StoreResult<i64> {
-        tokens::count(&self.reader).await
+        self.reader.run(tokens::count).await
     }
     async fn create_token(&self, token: NewToken) -> StoreResult<TokenInfo> {
         tokens::create(&self.writer, token).await
     }
     async fn find_token(&self, hash_hex: &str) -> StoreResult<Option<TokenInfo>> {
-        tokens::find(&self.reader, hash_hex).await
+        let h = hash_hex.to_string();
+        self.reader.run(move |c| tokens::find(c, &h)).await
     }
     async fn list_tokens(&self) -> StoreResult<Vec<TokenInfo>> {
-        tokens::list(&self.reader).await
+        self.reader.run(tokens::list).await
     }
     async fn revoke_token(&self, id_or_name: &str) -> StoreResult<bool> {
         tokens::revoke(&self.writer, id_or_name).await
     }
     async fn ping(&self) -> StoreResult<()> {
-        sqlx::query("SELECT 1")
-            .execute(&self.reader)
+        self.reader
+            .run(|c| c.query_row("SELECT 1", [], |_| Ok(())).map_err(write::db))
             .await
-            .map_err(backend)?;
-        Ok(())
     }
 }

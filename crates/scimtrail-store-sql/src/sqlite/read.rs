@@ -1,89 +1,98 @@
-//! Reads: they run on the reader pool and never wait for the writer.
+//! Reads: plain functions on one read-only connection, run through the reader pool.
 
 use std::collections::HashMap;
 
+use rusqlite::{params, params_from_iter, Connection, OptionalExtension, Row};
 use scimtrail_core::{AttrPath, Filter, Registry};
 use scimtrail_store::{
     representation, GroupRef, ListQuery, Member, Page, ResourceRef, StoreError, StoreResult,
     StoredResource,
 };
 use serde_json::{json, Value};
-use sqlx::sqlite::SqliteRow;
-use sqlx::{Row, SqlitePool};
 
-use crate::backend;
+use super::write::db;
 use crate::filter_sql::{conjuncts, to_sql, ColKind, Column, Param};
 
 const COLUMNS: &str = "resource_type, id, version, created, last_modified, data";
 
-fn stored(row: &SqliteRow) -> StoreResult<StoredResource> {
-    let data: String = row.try_get("data").map_err(backend)?;
-    Ok(StoredResource {
-        resource_type: row.try_get("resource_type").map_err(backend)?,
-        id: row.try_get("id").map_err(backend)?,
-        version: row.try_get("version").map_err(backend)?,
-        created: row.try_get("created").map_err(backend)?,
-        last_modified: row.try_get("last_modified").map_err(backend)?,
-        data: serde_json::from_str(&data).map_err(|e| StoreError::Backend(e.to_string()))?,
-    })
+fn stored(row: &Row<'_>) -> rusqlite::Result<(StoredResource, String)> {
+    Ok((
+        StoredResource {
+            resource_type: row.get(0)?,
+            id: row.get(1)?,
+            version: row.get(2)?,
+            created: row.get(3)?,
+            last_modified: row.get(4)?,
+            data: Value::Null,
+        },
+        row.get(5)?,
+    ))
 }
 
-pub async fn get(
-    pool: &SqlitePool,
+fn parsed((mut r, data): (StoredResource, String)) -> StoreResult<StoredResource> {
+    r.data = serde_json::from_str(&data).map_err(|e| StoreError::Backend(e.to_string()))?;
+    Ok(r)
+}
+
+impl rusqlite::ToSql for Param {
+    fn to_sql(&self) -> rusqlite::Result<rusqlite::types::ToSqlOutput<'_>> {
+        match self {
+            Param::Text(s) => s.to_sql(),
+            Param::Int(i) => i.to_sql(),
+        }
+    }
+}
+
+pub fn get(
+    conn: &Connection,
     tenant: &str,
     resource_type: &str,
     id: &str,
     with_members: bool,
 ) -> StoreResult<Option<StoredResource>> {
-    let row = sqlx::query(&format!(
-        "SELECT {COLUMNS} FROM resources \
-         WHERE tenant = ? AND id = ? AND resource_type = ? AND deleted = 0"
-    ))
-    .bind(tenant)
-    .bind(id)
-    .bind(resource_type)
-    .fetch_optional(pool)
-    .await
-    .map_err(backend)?;
+    let row = conn
+        .prepare_cached(&format!(
+            "SELECT {COLUMNS} FROM resources \
+             WHERE tenant = ? AND id = ? AND resource_type = ? AND deleted = 0"
+        ))
+        .and_then(|mut s| {
+            s.query_row(params![tenant, id, resource_type], stored)
+                .optional()
+        })
+        .map_err(db)?;
     let Some(row) = row else { return Ok(None) };
-    let mut r = stored(&row)?;
+    let mut r = parsed(row)?;
     if with_members && r.resource_type == "Group" {
-        attach_members(pool, tenant, &mut r).await?;
+        attach_members(conn, tenant, &mut r)?;
     }
     Ok(Some(r))
 }
 
-async fn attach_members(
-    pool: &SqlitePool,
-    tenant: &str,
-    r: &mut StoredResource,
-) -> StoreResult<()> {
-    let rows: Vec<(String, String, Option<String>)> = sqlx::query_as(
-        "SELECT m.member_id, m.member_type, m.display FROM memberships m \
-         JOIN resources r ON r.tenant = m.tenant AND r.id = m.member_id AND r.deleted = 0 \
-         WHERE m.tenant = ? AND m.group_id = ?",
-    )
-    .bind(tenant)
-    .bind(&r.id)
-    .fetch_all(pool)
-    .await
-    .map_err(backend)?;
-    if rows.is_empty() {
-        return Ok(());
-    }
-    let members: Vec<Value> = rows
-        .into_iter()
-        .map(|(id, ty, display)| {
+fn attach_members(conn: &Connection, tenant: &str, r: &mut StoredResource) -> StoreResult<()> {
+    let mut s = conn
+        .prepare_cached(
+            "SELECT m.member_id, m.member_type, m.display FROM memberships m \
+             JOIN resources r ON r.tenant = m.tenant AND r.id = m.member_id AND r.deleted = 0 \
+             WHERE m.tenant = ? AND m.group_id = ?",
+        )
+        .map_err(db)?;
+    let rows = s
+        .query_map(params![tenant, r.id], |row| {
+            let (id, ty, display): (String, String, Option<String>) =
+                (row.get(0)?, row.get(1)?, row.get(2)?);
             let mut m = json!({"value": id});
             if let Some(d) = display {
                 m["display"] = Value::String(d);
             }
             m["type"] = Value::String(ty);
-            m
+            Ok(m)
         })
-        .collect();
-    if let Some(obj) = r.data.as_object_mut() {
-        obj.insert("members".into(), Value::Array(members));
+        .map_err(db)?;
+    let members = rows.collect::<rusqlite::Result<Vec<Value>>>().map_err(db)?;
+    if !members.is_empty() {
+        if let Some(obj) = r.data.as_object_mut() {
+            obj.insert("members".into(), Value::Array(members));
+        }
     }
     Ok(())
 }
@@ -111,21 +120,20 @@ fn resource_column(resource_type: &str, core_schema: &str, p: &AttrPath) -> Opti
     }
 }
 
-fn bind_all<'q>(
-    mut q: sqlx::query::Query<'q, sqlx::Sqlite, sqlx::sqlite::SqliteArguments<'q>>,
-    params: &'q [Param],
-) -> sqlx::query::Query<'q, sqlx::Sqlite, sqlx::sqlite::SqliteArguments<'q>> {
-    for p in params {
-        q = match p {
-            Param::Text(s) => q.bind(s.as_str()),
-            Param::Int(i) => q.bind(*i),
-        };
-    }
-    q
+fn query_resources(
+    conn: &Connection,
+    sql: &str,
+    params: &[Param],
+) -> StoreResult<Vec<StoredResource>> {
+    let mut s = conn.prepare_cached(sql).map_err(db)?;
+    let rows = s
+        .query_map(params_from_iter(params.iter()), stored)
+        .map_err(db)?;
+    rows.map(|r| r.map_err(db).and_then(parsed)).collect()
 }
 
-pub async fn list(
-    pool: &SqlitePool,
+pub fn list(
+    conn: &Connection,
     registry: &Registry,
     tenant: &str,
     q: &ListQuery,
@@ -149,27 +157,18 @@ pub async fn list(
     }
     let start = q.start_index.max(1) - 1;
     if residual.is_empty() {
-        let total: i64 = bind_all(
-            sqlx::query(&format!("SELECT COUNT(*) FROM resources WHERE {sql}")),
-            &params,
-        )
-        .fetch_one(pool)
-        .await
-        .map_err(backend)?
-        .try_get(0)
-        .map_err(backend)?;
+        let total: i64 = conn
+            .prepare_cached(&format!("SELECT COUNT(*) FROM resources WHERE {sql}"))
+            .and_then(|mut s| s.query_row(params_from_iter(params.iter()), |r| r.get(0)))
+            .map_err(db)?;
+        params.push(Param::Int(q.count as i64));
+        params.push(Param::Int(start as i64));
         let page_sql =
             format!("SELECT {COLUMNS} FROM resources WHERE {sql} ORDER BY rid LIMIT ? OFFSET ?");
-        let rows = bind_all(sqlx::query(&page_sql), &params)
-            .bind(q.count as i64)
-            .bind(start as i64)
-            .fetch_all(pool)
-            .await
-            .map_err(backend)?;
-        let mut items = rows.iter().map(stored).collect::<StoreResult<Vec<_>>>()?;
+        let mut items = query_resources(conn, &page_sql, &params)?;
         if q.with_members {
             for r in items.iter_mut() {
-                attach_members(pool, tenant, r).await?;
+                attach_members(conn, tenant, r)?;
             }
         }
         return Ok(Page {
@@ -178,26 +177,21 @@ pub async fn list(
         });
     }
     // Part of the filter has no column: evaluate it on the full representation.
-    let rows = bind_all(
-        sqlx::query(&format!(
-            "SELECT {COLUMNS} FROM resources WHERE {sql} ORDER BY rid"
-        )),
+    let candidates = query_resources(
+        conn,
+        &format!("SELECT {COLUMNS} FROM resources WHERE {sql} ORDER BY rid"),
         &params,
-    )
-    .fetch_all(pool)
-    .await
-    .map_err(backend)?;
-    let mut candidates = rows.iter().map(stored).collect::<StoreResult<Vec<_>>>()?;
+    )?;
     let groups = if rt.name == "User" {
         let ids: Vec<String> = candidates.iter().map(|r| r.id.clone()).collect();
-        groups_of(pool, tenant, &ids).await?
+        groups_of(conn, tenant, &ids)?
     } else {
         HashMap::new()
     };
     let mut matched = Vec::new();
-    for mut r in candidates.drain(..) {
+    for mut r in candidates {
         if rt.name == "Group" {
-            attach_members(pool, tenant, &mut r).await?;
+            attach_members(conn, tenant, &mut r)?;
         }
         let repr = representation(&r, groups.get(&r.id).map(Vec::as_slice));
         if residual.iter().all(|f| f.matches(registry, rt, &repr)) {
@@ -218,8 +212,8 @@ fn ids_json(ids: &[String]) -> String {
     Value::Array(ids.iter().map(|i| Value::String(i.clone())).collect()).to_string()
 }
 
-pub async fn groups_of(
-    pool: &SqlitePool,
+pub fn groups_of(
+    conn: &Connection,
     tenant: &str,
     member_ids: &[String],
 ) -> StoreResult<HashMap<String, Vec<GroupRef>>> {
@@ -227,19 +221,26 @@ pub async fn groups_of(
     if member_ids.is_empty() {
         return Ok(out);
     }
-    let rows: Vec<(String, String, Option<String>)> = sqlx::query_as(
-        "SELECT m.member_id, m.group_id, json_extract(g.data, '$.displayName') \
-         FROM memberships m \
-         JOIN resources g ON g.tenant = m.tenant AND g.id = m.group_id AND g.deleted = 0 \
-         WHERE m.tenant = ? AND m.member_id IN (SELECT value FROM json_each(?)) \
-         ORDER BY g.rid",
-    )
-    .bind(tenant)
-    .bind(ids_json(member_ids))
-    .fetch_all(pool)
-    .await
-    .map_err(backend)?;
-    for (member, group, display) in rows {
+    let mut s = conn
+        .prepare_cached(
+            "SELECT m.member_id, m.group_id, json_extract(g.data, '$.displayName') \
+             FROM memberships m \
+             JOIN resources g ON g.tenant = m.tenant AND g.id = m.group_id AND g.deleted = 0 \
+             WHERE m.tenant = ? AND m.member_id IN (SELECT value FROM json_each(?)) \
+             ORDER BY g.rid",
+        )
+        .map_err(db)?;
+    let rows = s
+        .query_map(params![tenant, ids_json(member_ids)], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, Option<String>>(2)?,
+            ))
+        })
+        .map_err(db)?;
+    for row in rows {
+        let (member, group, display) = row.map_err(db)?;
         out.entry(member)
             .or_default()
             .push(GroupRef { id: group, display });
@@ -247,40 +248,39 @@ pub async fn groups_of(
     Ok(out)
 }
 
-pub async fn lookup(
-    pool: &SqlitePool,
+pub fn lookup(
+    conn: &Connection,
     tenant: &str,
     ids: &[String],
 ) -> StoreResult<HashMap<String, ResourceRef>> {
     if ids.is_empty() {
         return Ok(HashMap::new());
     }
-    let rows: Vec<(String, String, Option<String>, Option<String>)> = sqlx::query_as(
-        "SELECT id, resource_type, json_extract(data, '$.displayName'), \
-         json_extract(data, '$.userName') FROM resources \
-         WHERE tenant = ? AND deleted = 0 AND id IN (SELECT value FROM json_each(?))",
-    )
-    .bind(tenant)
-    .bind(ids_json(ids))
-    .fetch_all(pool)
-    .await
-    .map_err(backend)?;
-    Ok(rows
-        .into_iter()
-        .map(|(id, ty, dn, un)| {
-            (
-                id,
+    let mut s = conn
+        .prepare_cached(
+            "SELECT id, resource_type, json_extract(data, '$.displayName'), \
+             json_extract(data, '$.userName') FROM resources \
+             WHERE tenant = ? AND deleted = 0 AND id IN (SELECT value FROM json_each(?))",
+        )
+        .map_err(db)?;
+    let rows = s
+        .query_map(params![tenant, ids_json(ids)], |r| {
+            let (dn, un): (Option<String>, Option<String>) = (r.get(2)?, r.get(3)?);
+            Ok((
+                r.get::<_, String>(0)?,
                 ResourceRef {
-                    resource_type: ty,
+                    resource_type: r.get(1)?,
                     display: dn.or(un),
                 },
-            )
+            ))
         })
-        .collect())
+        .map_err(db)?;
+    rows.collect::<rusqlite::Result<HashMap<_, _>>>()
+        .map_err(db)
 }
 
-pub async fn members(
-    pool: &SqlitePool,
+pub fn members(
+    conn: &Connection,
     tenant: &str,
     group: &str,
     ids: &[String],
@@ -288,40 +288,34 @@ pub async fn members(
     if ids.is_empty() {
         return Ok(Vec::new());
     }
-    let rows: Vec<(String, String, Option<String>)> = sqlx::query_as(
-        "SELECT member_id, member_type, display FROM memberships \
-         WHERE tenant = ? AND group_id = ? AND member_id IN (SELECT value FROM json_each(?))",
-    )
-    .bind(tenant)
-    .bind(group)
-    .bind(ids_json(ids))
-    .fetch_all(pool)
-    .await
-    .map_err(backend)?;
-    Ok(rows
-        .into_iter()
-        .map(|(value, resource_type, display)| Member {
-            value,
-            resource_type,
-            display,
+    let mut s = conn
+        .prepare_cached(
+            "SELECT member_id, member_type, display FROM memberships \
+             WHERE tenant = ? AND group_id = ? AND member_id IN (SELECT value FROM json_each(?))",
+        )
+        .map_err(db)?;
+    let rows = s
+        .query_map(params![tenant, group, ids_json(ids)], |r| {
+            Ok(Member {
+                value: r.get(0)?,
+                resource_type: r.get(1)?,
+                display: r.get(2)?,
+            })
         })
-        .collect())
+        .map_err(db)?;
+    rows.collect::<rusqlite::Result<Vec<_>>>().map_err(db)
 }
 
-pub async fn member_count(
-    pool: &SqlitePool,
+pub fn member_count(
+    conn: &Connection,
     tenant: &str,
     group: &str,
     limit: usize,
 ) -> StoreResult<usize> {
-    let n: i64 = sqlx::query_scalar(
+    conn.prepare_cached(
         "SELECT COUNT(*) FROM (SELECT 1 FROM memberships WHERE tenant = ? AND group_id = ? LIMIT ?)",
     )
-    .bind(tenant)
-    .bind(group)
-    .bind(limit as i64)
-    .fetch_one(pool)
-    .await
-    .map_err(backend)?;
-    Ok(n as usize)
+    .and_then(|mut s| s.query_row(params![tenant, group, limit as i64], |r| r.get::<_, i64>(0)))
+    .map(|n| n as usize)
+    .map_err(db)
 }

@@ -1,7 +1,10 @@
 //! API tokens. Only the SHA-256 of a token is ever stored.
 
+use rusqlite::{params, Connection, OptionalExtension};
 use scimtrail_store::{NewToken, StoreResult, TokenInfo};
 use sqlx::SqlitePool;
+
+use super::write::db;
 
 use crate::backend;
 
@@ -20,11 +23,20 @@ fn info((id, name, scopes, tenant, created, revoked): Row) -> TokenInfo {
 
 const COLS: &str = "id, name, scopes, tenant, created, revoked";
 
-pub async fn count(pool: &SqlitePool) -> StoreResult<i64> {
-    sqlx::query_scalar("SELECT COUNT(*) FROM tokens")
-        .fetch_one(pool)
-        .await
-        .map_err(backend)
+pub fn count(conn: &Connection) -> StoreResult<i64> {
+    conn.query_row("SELECT COUNT(*) FROM tokens", [], |r| r.get(0))
+        .map_err(db)
+}
+
+fn row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Row> {
+    Ok((
+        r.get(0)?,
+        r.get(1)?,
+        r.get(2)?,
+        r.get(3)?,
+        r.get(4)?,
+        r.get(5)?,
+    ))
 }
 
 pub async fn create(pool: &SqlitePool, t: NewToken) -> StoreResult<TokenInfo> {
@@ -50,23 +62,21 @@ pub async fn create(pool: &SqlitePool, t: NewToken) -> StoreResult<TokenInfo> {
     })
 }
 
-pub async fn find(pool: &SqlitePool, hash_hex: &str) -> StoreResult<Option<TokenInfo>> {
-    let row: Option<Row> = sqlx::query_as(&format!(
+pub fn find(conn: &Connection, hash_hex: &str) -> StoreResult<Option<TokenInfo>> {
+    conn.prepare_cached(&format!(
         "SELECT {COLS} FROM tokens WHERE hash = ? AND revoked IS NULL"
     ))
-    .bind(hash_hex)
-    .fetch_optional(pool)
-    .await
-    .map_err(backend)?;
-    Ok(row.map(info))
+    .and_then(|mut s| s.query_row(params![hash_hex], row).optional())
+    .map(|r| r.map(info))
+    .map_err(db)
 }
 
-pub async fn list(pool: &SqlitePool) -> StoreResult<Vec<TokenInfo>> {
-    let rows: Vec<Row> = sqlx::query_as(&format!("SELECT {COLS} FROM tokens ORDER BY created"))
-        .fetch_all(pool)
-        .await
-        .map_err(backend)?;
-    Ok(rows.into_iter().map(info).collect())
+pub fn list(conn: &Connection) -> StoreResult<Vec<TokenInfo>> {
+    let mut s = conn
+        .prepare_cached(&format!("SELECT {COLS} FROM tokens ORDER BY created"))
+        .map_err(db)?;
+    let rows = s.query_map([], row).map_err(db)?;
+    rows.map(|r| r.map(info).map_err(db)).collect()
 }
 
 pub async fn revoke(pool: &SqlitePool, id_or_name: &str) -> StoreResult<bool> {
