@@ -79,7 +79,12 @@ fn run(mut conn: Connection, mut rx: mpsc::Receiver<Pending>) {
                 Err(_) => break,
             }
         }
-        commit_batch(&mut conn, batch);
+        // A panic inside one batch must not stop every later write: its transaction rolls back
+        // as the stack unwinds, its submitters get an error, and the thread goes on.
+        let run = std::panic::AssertUnwindSafe(|| commit_batch(&mut conn, batch));
+        if std::panic::catch_unwind(run).is_err() {
+            tracing::error!("a write batch panicked and was rolled back");
+        }
     }
 }
 
