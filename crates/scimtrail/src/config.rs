@@ -12,7 +12,7 @@ pub const DEFAULT_DATABASE: &str = "sqlite://./scimtrail-data/scimtrail.db";
 /// The database option, shared by every command.
 #[derive(Args, Debug, Clone)]
 pub struct DatabaseArg {
-    /// Database URL: sqlite://PATH (embedded, the default).
+    /// Database URL (default sqlite://./scimtrail-data/scimtrail.db, created on first start).
     #[arg(long, env = "SCIMTRAIL_DATABASE")]
     pub database: Option<String>,
 }
@@ -30,7 +30,7 @@ pub struct ServeArgs {
     /// TOML file with the same options (keys as the flags, with underscores).
     #[arg(long, env = "SCIMTRAIL_CONFIG")]
     pub config: Option<PathBuf>,
-    /// Address to listen on.
+    /// Address to listen on (default 127.0.0.1:8080).
     #[arg(long, env = "SCIMTRAIL_LISTEN")]
     pub listen: Option<String>,
     #[command(flatten)]
@@ -47,7 +47,7 @@ pub struct ServeArgs {
     /// Largest request/response body kept in an audit event. Default 64 KiB.
     #[arg(long, env = "SCIMTRAIL_AUDIT_BODY_CAP")]
     pub audit_body_cap: Option<usize>,
-    /// Log format: text or json.
+    /// Log format: text (default) or json. RUST_LOG sets the level.
     #[arg(long, env = "SCIMTRAIL_LOG_FORMAT")]
     pub log_format: Option<String>,
     /// More attribute names to redact in the audit log (comma-separated), e.g. employeeNumber.
