@@ -6,6 +6,7 @@ mod members;
 pub(crate) mod params;
 mod read;
 mod render;
+mod update;
 mod write;
 
 use axum::routing::{get, post};
@@ -30,8 +31,8 @@ pub fn routes() -> Router<AppState> {
         .route(
             "/{rt}/{id}",
             get(read::get_one)
-                .put(write::replace)
-                .patch(write::patch)
+                .put(update::replace)
+                .patch(update::patch)
                 .delete(write::delete),
         )
         .method_not_allowed_fallback(method_not_allowed)

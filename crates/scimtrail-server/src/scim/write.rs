@@ -10,11 +10,10 @@ use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Extension;
 use scimtrail_audit::format_time;
-use scimtrail_core::{apply_patch, normalize, parse_patch, ResourceType, ScimError};
-use scimtrail_store::{MemberDelta, ResourceWrite, StoredResource, WriteKind};
+use scimtrail_core::{normalize, ResourceType, ScimError};
+use scimtrail_store::{ResourceWrite, StoredResource, WriteKind};
 use serde_json::Value;
 
-use super::member_patch::{answers_with_body, member_ops, patch_members};
 use super::members::{resolve, unknown_note};
 use super::params::{json_body, resource_type, QueryParams, View};
 use super::render;
@@ -23,14 +22,11 @@ use crate::error::ApiError;
 use crate::record::response_payload;
 use crate::{AppState, Ctx};
 
-/// Attempts at a read-modify-write that lost a race without `If-Match`.
-const ATTEMPTS: usize = 5;
-
 pub(super) fn now() -> String {
     format_time(time::OffsetDateTime::now_utc())
 }
 
-fn prefix(rt: &ResourceType) -> &'static str {
+pub(super) fn prefix(rt: &ResourceType) -> &'static str {
     if rt.name == "Group" {
         "group"
     } else {
@@ -119,47 +115,7 @@ pub async fn create(
     .await
 }
 
-/// How a PUT or PATCH computes the new stored form from the current one.
-enum Update {
-    Replace(Value),
-    Patch(Vec<scimtrail_core::PatchOperation>),
-}
-
-pub async fn replace(
-    State(state): State<AppState>,
-    Extension(ctx): Extension<Arc<Ctx>>,
-    Path((endpoint, id)): Path<(String, String)>,
-    headers: HeaderMap,
-) -> Result<Response, ApiError> {
-    let rt = resource_type(&state, &endpoint)?;
-    let input = json_body(&ctx)?;
-    update(
-        &state,
-        &ctx,
-        rt,
-        &id,
-        &headers,
-        Update::Replace(input),
-        "replace",
-    )
-    .await
-}
-
-pub async fn patch(
-    State(state): State<AppState>,
-    Extension(ctx): Extension<Arc<Ctx>>,
-    Path((endpoint, id)): Path<(String, String)>,
-    headers: HeaderMap,
-) -> Result<Response, ApiError> {
-    let rt = resource_type(&state, &endpoint)?;
-    let ops = parse_patch(&json_body(&ctx)?)?;
-    if let Some(member_ops) = member_ops(rt, &ops) {
-        return patch_members(&state, &ctx, rt, &id, &headers, member_ops).await;
-    }
-    update(&state, &ctx, rt, &id, &headers, Update::Patch(ops), "patch").await
-}
-
-async fn load(
+pub(super) async fn load(
     state: &AppState,
     ctx: &Ctx,
     rt: &ResourceType,
@@ -183,126 +139,6 @@ pub(super) fn check_version(
             current.version
         ))),
         _ => Ok(()),
-    }
-}
-
-async fn update(
-    state: &AppState,
-    ctx: &Ctx,
-    rt: &ResourceType,
-    id: &str,
-    headers: &HeaderMap,
-    how: Update,
-    scim_op: &str,
-) -> Result<Response, ApiError> {
-    let q = QueryParams::parse(ctx)?;
-    let view = View::from_query(&q)?;
-    let wanted = if_match(headers)?;
-    // A PATCH of a large Group answers 204 unless the client asks for the resource (RFC 7644
-    // §3.5.2), so that its member list is never read just to answer. One that leaves members
-    // alone (Okta renames on every membership push) does not load them at all.
-    let group_patch = rt.name == "Group" && matches!(how, Update::Patch(_));
-    let wants_body = !group_patch || answers_with_body(state, ctx, &q, id).await?;
-    let light = match &how {
-        Update::Patch(ops) if group_patch => !touches_members(ops),
-        _ => false,
-    };
-    let _guard = state.locks.lock(format!("{}/{id}", ctx.tenant)).await;
-    let mut attempt = 0;
-    loop {
-        attempt += 1;
-        let current = load(state, ctx, rt, id, !light).await?;
-        check_version(&current, wanted.as_deref())?;
-        let norm = match &how {
-            Update::Replace(input) => normalize(&state.registry, rt, input, Some(id))?,
-            Update::Patch(ops) => apply_patch(&state.registry, rt, &current.data, ops, id)?,
-        };
-        let mut data = norm.resource;
-        let unknown = resolve(state, ctx, rt, &mut data).await?;
-        let changed = changes(Some(&current.data), Some(&data), &norm.secrets);
-        let data_changed = differs(&data, &current.data);
-        let time = now();
-        let r = render::next_state(&current, data, data_changed, &time);
-        let version = r.version;
-        let info = EventInfo {
-            action: update_action(rt, &current.data, &r.data, &changed),
-            scim: Some(scim_op.into()),
-            target: render::target(rt, &r, Some(current.version), Some(version)),
-            changes: changed,
-            detail: None,
-        };
-        let groups = render::user_groups(state, ctx, rt, &r.id, &view).await?;
-        let mut headers = render::resource_headers(ctx, rt, &r, false);
-        let (status, body) = if wants_body {
-            let shown = if light && view.wants("members") {
-                // Not loaded for the write; read them for the answer.
-                let mut shown = r.clone();
-                let loaded = state.store.get(&ctx.tenant, &rt.name, id, true).await?;
-                if let (Some(m), Some(obj)) = (
-                    loaded.and_then(|g| g.data.get("members").cloned()),
-                    shown.data.as_object_mut(),
-                ) {
-                    obj.insert("members".into(), m);
-                }
-                shown
-            } else {
-                r.clone()
-            };
-            let body = render::resource(state, ctx, rt, &shown, groups.as_deref(), &view);
-            (StatusCode::OK, Some(body))
-        } else {
-            headers.remove(header::CONTENT_TYPE);
-            (StatusCode::NO_CONTENT, None)
-        };
-        let note = unknown_note(&unknown);
-        if !data_changed {
-            // Nothing to store: no new version, but the request is still recorded.
-            return Ok(respond(status, headers, body, note, Some(info)));
-        }
-        let write = ResourceWrite {
-            tenant: ctx.tenant.clone(),
-            resource_type: rt.name.clone(),
-            id: id.to_string(),
-            kind: WriteKind::Replace,
-            expected_version: Some(current.version),
-            new_version: version,
-            time,
-            data: Some(r.data.clone()),
-            // Members were not loaded: tell the store to leave them as they are.
-            members: light.then(MemberDelta::default),
-        };
-        match commit(state, ctx, write, info, status, headers, body, note).await {
-            Err(ApiError::Scim(e)) if e.status == 412 && wanted.is_none() && attempt < ATTEMPTS => {
-                continue
-            }
-            other => return other,
-        }
-    }
-}
-
-/// The semantic action of an update: (de)activation and pure membership changes are named.
-pub(super) fn update_action(
-    rt: &ResourceType,
-    old: &Value,
-    new: &Value,
-    changed: &[scimtrail_audit::Change],
-) -> String {
-    if rt.name == "User" {
-        let active = |v: &Value| v.get("active").and_then(Value::as_bool);
-        return match (active(old), active(new)) {
-            (Some(true) | None, Some(false)) => "user.deactivate",
-            (Some(false), Some(true)) => "user.reactivate",
-            _ => "user.update",
-        }
-        .into();
-    }
-    let member = |c: &&scimtrail_audit::Change| c.path == "members";
-    if !changed.is_empty() && changed.iter().all(|c| member(&c) && c.op == "add") {
-        "group.member.add".into()
-    } else if !changed.is_empty() && changed.iter().all(|c| member(&c) && c.op == "remove") {
-        "group.member.remove".into()
-    } else {
-        "group.update".into()
     }
 }
 
@@ -397,49 +233,4 @@ pub(super) async fn commit(
     state.store.write(write, event).await?;
     resp.extensions_mut().insert(Recorded);
     Ok(resp)
-}
-
-/// Whether any operation can change a Group's members.
-fn touches_members(ops: &[scimtrail_core::PatchOperation]) -> bool {
-    // Conservative: anything schema-qualified (a whole-schema path such as
-    // `urn:…:core:2.0:Group`, or URN keys in a value) may reach members, so it takes the full path.
-    let may_name_members = |k: &str| {
-        let k = k.to_ascii_lowercase();
-        k.starts_with("urn:")
-            || k == "members"
-            || k.starts_with("members.")
-            || k.starts_with("members[")
-    };
-    ops.iter().any(|op| match &op.path {
-        Some(p) => p.attr.urn.is_some() || may_name_members(&p.attr.name),
-        None => op
-            .value
-            .as_ref()
-            .and_then(Value::as_object)
-            .is_none_or(|m| m.keys().any(|k| may_name_members(k))),
-    })
-}
-
-/// Whether two stored forms differ, ignoring the order of Group members (kept by id).
-fn differs(a: &Value, b: &Value) -> bool {
-    fn sorted_members(v: &Value) -> Value {
-        let mut v = v.clone();
-        if let Some(members) = v.get_mut("members").and_then(Value::as_array_mut) {
-            members.sort_by(|x, y| {
-                let key = |m: &Value| {
-                    m.get("value")
-                        .and_then(Value::as_str)
-                        .unwrap_or("")
-                        .to_string()
-                };
-                key(x).cmp(&key(y))
-            });
-        }
-        v
-    }
-    if a.get("members").is_some() || b.get("members").is_some() {
-        sorted_members(a) != sorted_members(b)
-    } else {
-        a != b
-    }
 }
