@@ -16,14 +16,14 @@ use axum::response::Response;
 use scimtrail_audit::Change;
 use scimtrail_core::schema::GROUP_SCHEMA;
 use scimtrail_core::{CompValue, CompareOp, Filter, PatchOp, PatchOperation, ResourceType};
-use scimtrail_store::{Member, MemberDelta, ResourceWrite, StoredResource, WriteKind};
+use scimtrail_store::{Member, MemberDelta, StoredResource};
 use serde_json::{Map, Value};
 
 use super::members::unknown_note;
 use super::params::{QueryParams, View};
 use super::render;
 use super::update::update_action;
-use super::write::{check_version, commit, if_match, now, respond};
+use super::write::{check_version, commit, if_match, now, replace_write, respond};
 use crate::context::EventInfo;
 use crate::error::ApiError;
 use crate::{AppState, Ctx};
@@ -226,17 +226,7 @@ pub async fn patch_members(
     if !changed {
         return Ok(respond(status, headers, body, note, Some(info)));
     }
-    let write = ResourceWrite {
-        tenant: ctx.tenant.clone(),
-        resource_type: rt.name.clone(),
-        id: id.to_string(),
-        kind: WriteKind::Replace,
-        expected_version: Some(current.version),
-        new_version: version,
-        time,
-        data: Some(current.data.clone()),
-        members: Some(delta),
-    };
+    let write = replace_write(ctx, &current, &r, time, Some(delta));
     commit(state, ctx, write, info, status, headers, body, note).await
 }
 

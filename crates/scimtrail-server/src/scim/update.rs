@@ -8,14 +8,14 @@ use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::Response;
 use axum::Extension;
 use scimtrail_core::{apply_patch, normalize, parse_patch, ResourceType};
-use scimtrail_store::{MemberDelta, ResourceWrite, WriteKind};
+use scimtrail_store::MemberDelta;
 use serde_json::Value;
 
 use super::member_patch::{answers_with_body, member_ops, patch_members};
 use super::members::{resolve, unknown_note};
 use super::params::{json_body, resource_type, QueryParams, View};
 use super::render;
-use super::write::{check_version, commit, if_match, load, now, respond};
+use super::write::{check_version, commit, if_match, load, now, replace_write, respond};
 use crate::context::{changes, EventInfo};
 use crate::error::{ApiError, Path};
 use crate::{AppState, Ctx};
@@ -136,18 +136,8 @@ async fn update(
             // Nothing to store: no new version, but the request is still recorded.
             return Ok(respond(status, headers, body, note, Some(info)));
         }
-        let write = ResourceWrite {
-            tenant: ctx.tenant.clone(),
-            resource_type: rt.name.clone(),
-            id: id.to_string(),
-            kind: WriteKind::Replace,
-            expected_version: Some(current.version),
-            new_version: version,
-            time,
-            data: Some(r.data.clone()),
-            // Members were not loaded: tell the store to leave them as they are.
-            members: light.then(MemberDelta::default),
-        };
+        // Members not loaded: tell the store to leave them as they are.
+        let write = replace_write(ctx, &current, &r, time, light.then(MemberDelta::default));
         match commit(state, ctx, write, info, status, headers, body, note).await {
             Err(ApiError::Scim(e)) if e.status == 412 && wanted.is_none() && attempt < ATTEMPTS => {
                 continue

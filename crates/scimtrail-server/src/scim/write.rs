@@ -234,3 +234,24 @@ pub(super) async fn commit(
     resp.extensions_mut().insert(Recorded);
     Ok(resp)
 }
+
+/// The store write that moves `current` to `next` (same id and type).
+pub(super) fn replace_write(
+    ctx: &Ctx,
+    current: &StoredResource,
+    next: &StoredResource,
+    time: String,
+    members: Option<scimtrail_store::MemberDelta>,
+) -> ResourceWrite {
+    ResourceWrite {
+        tenant: ctx.tenant.clone(),
+        resource_type: current.resource_type.clone(),
+        id: current.id.clone(),
+        kind: WriteKind::Replace,
+        expected_version: Some(current.version),
+        new_version: next.version,
+        time,
+        data: Some(next.data.clone()),
+        members,
+    }
+}
