@@ -333,3 +333,16 @@ async fn filters_on_secrets_are_refused_and_not_recorded() {
         "[REDACTED]"
     );
 }
+
+#[tokio::test]
+async fn reading_the_log_is_recorded_without_copying_it() {
+    let app = spawn_app().await;
+    app.create_user("x").await;
+    let r = app.get("/audit/v1/events?count=10").await;
+    assert_eq!(r.status, 200);
+    let e = app.event_of(&r.request_id()).await;
+    assert_eq!(e["action"], "audit.list");
+    assert_eq!(e["actor"]["name"], "bootstrap");
+    assert_eq!(e["response"]["body"]["omitted"], "audit log content");
+    assert!(!e["response"]["body"].to_string().contains("user.create"));
+}
