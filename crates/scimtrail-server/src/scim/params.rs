@@ -175,58 +175,107 @@ impl ListParams {
     }
 }
 
-/// A filter may not test a secret (writeOnly or `returned: never`) attribute: that would let a
-/// client probe values the server never shows (RFC 7643 §7: such values are not searchable).
-pub fn reject_secret_filters(
+/// Check a filter against the resource type's schema before running it:
+/// - a secret (writeOnly or `returned: never`) attribute cannot be filtered on — that would let a
+///   client probe values the server never shows;
+/// - the comparison must fit the attribute's type: `gt`/`ge`/`lt`/`le` on a boolean or binary
+///   attribute is `invalidFilter` (RFC 7644 §3.4.2.2), as is a value of the wrong JSON type or a
+///   date that is not RFC 3339.
+///
+/// Attributes the schema does not define are left alone: they match nothing.
+pub fn check_filter(
     reg: &scimtrail_core::Registry,
     rt: &ResourceType,
     filter: &Filter,
 ) -> ScimResult<()> {
-    use scimtrail_core::{AttrPath, Mutability, Returned};
-    let check = |p: &AttrPath| -> ScimResult<()> {
-        match reg.resolve(rt, p) {
-            Some((_, a))
-                if a.returned == Returned::Never || a.mutability == Mutability::WriteOnly =>
-            {
-                Err(ScimError::invalid_filter(format!(
-                    "attribute '{p}' cannot be filtered on"
-                )))
-            }
-            _ => Ok(()),
-        }
-    };
     match filter {
-        Filter::Present(p) | Filter::Compare(p, ..) => check(p),
+        Filter::Present(p) => check_compare(reg, rt, p, None),
+        Filter::Compare(p, op, v) => check_compare(reg, rt, p, Some((op, v))),
         Filter::And(a, b) | Filter::Or(a, b) => {
-            reject_secret_filters(reg, rt, a)?;
-            reject_secret_filters(reg, rt, b)
+            check_filter(reg, rt, a)?;
+            check_filter(reg, rt, b)
         }
-        Filter::Not(inner) => reject_secret_filters(reg, rt, inner),
+        Filter::Not(inner) => check_filter(reg, rt, inner),
         Filter::ValuePath(p, inner) => {
-            check(p)?;
-            let mut err = Ok(());
-            visit_paths(inner, &mut |sub| {
-                if err.is_ok() {
-                    let full = AttrPath {
-                        urn: p.urn.clone(),
-                        name: p.name.clone(),
-                        sub: Some(sub.name.clone()),
-                    };
-                    err = check(&full);
-                }
-            });
-            err
+            check_compare(reg, rt, p, None)?;
+            check_value_path(reg, rt, p, inner)
         }
     }
 }
 
-fn visit_paths(f: &Filter, visit: &mut dyn FnMut(&scimtrail_core::AttrPath)) {
-    match f {
-        Filter::Present(p) | Filter::Compare(p, ..) | Filter::ValuePath(p, _) => visit(p),
+type Cmp<'a> = Option<(&'a scimtrail_core::CompareOp, &'a scimtrail_core::CompValue)>;
+
+/// The terms inside `attr[...]` name sub-attributes of `attr`.
+fn check_value_path(
+    reg: &scimtrail_core::Registry,
+    rt: &ResourceType,
+    parent: &scimtrail_core::AttrPath,
+    inner: &Filter,
+) -> ScimResult<()> {
+    let sub = |p: &scimtrail_core::AttrPath| scimtrail_core::AttrPath {
+        urn: parent.urn.clone(),
+        name: parent.name.clone(),
+        sub: Some(p.name.clone()),
+    };
+    match inner {
+        Filter::Present(p) | Filter::ValuePath(p, _) => check_compare(reg, rt, &sub(p), None),
+        Filter::Compare(p, op, v) => check_compare(reg, rt, &sub(p), Some((op, v))),
         Filter::And(a, b) | Filter::Or(a, b) => {
-            visit_paths(a, visit);
-            visit_paths(b, visit);
+            check_value_path(reg, rt, parent, a)?;
+            check_value_path(reg, rt, parent, b)
         }
-        Filter::Not(inner) => visit_paths(inner, visit),
+        Filter::Not(f) => check_value_path(reg, rt, parent, f),
+    }
+}
+
+fn check_compare(
+    reg: &scimtrail_core::Registry,
+    rt: &ResourceType,
+    p: &scimtrail_core::AttrPath,
+    cmp: Cmp<'_>,
+) -> ScimResult<()> {
+    use scimtrail_core::{AttrType, CompValue, CompareOp};
+    let Some((_, a)) = reg.resolve(rt, p) else {
+        return Ok(());
+    };
+    if a.is_secret() {
+        return Err(ScimError::invalid_filter(format!(
+            "attribute '{p}' cannot be filtered on"
+        )));
+    }
+    let Some((op, value)) = cmp else {
+        return Ok(());
+    };
+    let ordering = matches!(
+        op,
+        CompareOp::Gt | CompareOp::Ge | CompareOp::Lt | CompareOp::Le
+    );
+    let substring = matches!(op, CompareOp::Co | CompareOp::Sw | CompareOp::Ew);
+    // A complex attribute without a sub-attribute compares its `value`.
+    let ty = match (&a.attr_type, a.sub_attribute("value")) {
+        (AttrType::Complex, Some(v)) => &v.attr_type,
+        (t, _) => t,
+    };
+    let bad = |why: &str| Err(ScimError::invalid_filter(format!("'{p}' {why}")));
+    match (ty, value) {
+        (_, CompValue::Null) if ordering || substring => bad("cannot be compared with null"),
+        (_, CompValue::Null) => Ok(()),
+        (AttrType::Boolean | AttrType::Binary, _) if ordering => {
+            bad("cannot be compared with gt, ge, lt or le")
+        }
+        (AttrType::Boolean, CompValue::Bool(_)) if !substring => Ok(()),
+        (AttrType::Boolean, _) => bad("is a boolean: compare it with eq or ne and true or false"),
+        (AttrType::Integer | AttrType::Decimal, CompValue::Number(_)) if !substring => Ok(()),
+        (AttrType::Integer | AttrType::Decimal, _) => bad("is a number"),
+        (AttrType::DateTime, CompValue::String(s)) if !substring => {
+            match time::OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339) {
+                Ok(_) => Ok(()),
+                Err(_) => bad("is a date-time: the value must be RFC 3339"),
+            }
+        }
+        (AttrType::DateTime, _) => bad("is a date-time: compare it with an RFC 3339 string"),
+        (AttrType::Complex, _) => Ok(()),
+        (_, CompValue::String(_)) => Ok(()),
+        (_, _) => bad("is a string: the value must be a string"),
     }
 }

@@ -13,9 +13,7 @@ use scimtrail_core::{ResourceType, ScimError};
 use scimtrail_store::ListQuery;
 use serde_json::{json, Value};
 
-use super::params::{
-    json_body, reject_secret_filters, resource_type, ListParams, QueryParams, View,
-};
+use super::params::{check_filter, json_body, resource_type, ListParams, QueryParams, View};
 use super::render;
 use crate::context::{classify, EventInfo};
 use crate::error::{ApiError, SCIM_JSON};
@@ -120,7 +118,7 @@ async fn page_of(
     count: usize,
 ) -> Result<(usize, Vec<Value>), ApiError> {
     if let Some(f) = &p.filter {
-        reject_secret_filters(&state.registry, rt, f)?;
+        check_filter(&state.registry, rt, f)?;
     }
     let query = ListQuery {
         resource_type: rt.name.clone(),

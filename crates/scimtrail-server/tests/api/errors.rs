@@ -191,6 +191,12 @@ async fn bad_input_is_a_scim_error_with_an_event() {
         "(userName eq \"a\"",
         "userName eq \"a\" and",
         "\"a\" eq userName",
+        // Comparisons that do not fit the attribute's type (RFC 7644 §3.4.2.2).
+        "active gt true",
+        "userName gt true",
+        "meta.created gt \"not-a-date\"",
+        "emails[value eq 5]",
+        "name.givenName lt null",
     ] {
         check(
             &app,

@@ -402,3 +402,30 @@ async fn put_without_active_is_an_update_not_a_reactivation() {
     assert_eq!(r.status, 200);
     assert_eq!(app.event_of(&r.request_id()).await["action"], "user.update");
 }
+
+#[tokio::test]
+async fn typed_filters_that_fit_are_accepted() {
+    let app = spawn_app().await;
+    app.create_user("typed").await;
+    let r = app
+        .get(&format!(
+            "/scim/v2/Users?filter={}",
+            enc("active eq \"true\"")
+        ))
+        .await;
+    r.assert_error(400, Some("invalidFilter"));
+    for (f, n) in [
+        ("active eq true", 1),
+        (
+            "active eq true and meta.created gt \"2020-01-01T00:00:00Z\"",
+            1,
+        ),
+        ("meta.lastModified lt \"2020-01-01T00:00:00+02:00\"", 0),
+        ("emails[type eq \"work\" and value co \"typed\"]", 1),
+        ("name.givenName sw \"Giv\" and externalId eq null", 1),
+    ] {
+        let r = app.get(&format!("/scim/v2/Users?filter={}", enc(f))).await;
+        assert_eq!(r.status, 200, "{f}: {}", r.body);
+        assert_eq!(r.body["totalResults"], n, "{f}");
+    }
+}
