@@ -52,7 +52,7 @@ pub async fn record(State(state): State<AppState>, mut req: Request, next: Next)
     let (method, path) = (req.method().to_string(), req.uri().path().to_string());
     // Run in a task of its own: if the client goes away, the request still completes and is
     // recorded instead of being dropped half-way.
-    let task = tokio::spawn(handle(state.clone(), req, next));
+    let task = tokio::spawn(handle(state.clone(), rid.clone(), req, next));
     match task.await {
         Ok(resp) => resp,
         Err(e) => {
@@ -86,10 +86,9 @@ pub async fn record(State(state): State<AppState>, mut req: Request, next: Next)
     }
 }
 
-async fn handle(state: AppState, req: Request, next: Next) -> Response {
+async fn handle(state: AppState, rid: String, req: Request, next: Next) -> Response {
     let started = Instant::now();
     let (mut parts, body) = req.into_parts();
-    let rid = request_id(&parts.headers);
     let ua = parts
         .headers
         .get(header::USER_AGENT)

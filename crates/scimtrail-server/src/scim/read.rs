@@ -70,6 +70,9 @@ async fn run_list(
     rt: &ResourceType,
     p: ListParams,
 ) -> Result<Response, ApiError> {
+    if let Some(f) = &p.filter {
+        check_filter(&state.registry, rt, f)?;
+    }
     let (total, resources) = page_of(state, ctx, rt, &p, p.start_index, p.count).await?;
     let mut info: EventInfo = classify(&ctx.method, &ctx.path);
     info.target.resource_type = Some(rt.name.clone());
@@ -87,6 +90,9 @@ pub async fn search_all(
     let mut total = 0;
     let mut resources = Vec::new();
     for rt in state.registry.resource_types() {
+        if let Some(f) = &p.filter {
+            check_filter(&state.registry, rt, f)?;
+        }
         let (t, _) = page_of(&state, &ctx, rt, &p, 1, 0).await?;
         total += t;
         if skip >= t {
@@ -117,9 +123,6 @@ async fn page_of(
     start_index: usize,
     count: usize,
 ) -> Result<(usize, Vec<Value>), ApiError> {
-    if let Some(f) = &p.filter {
-        check_filter(&state.registry, rt, f)?;
-    }
     let query = ListQuery {
         resource_type: rt.name.clone(),
         filter: p.filter.clone(),

@@ -32,17 +32,7 @@ pub fn resource(
         meta.insert("location".into(), Value::String(location(ctx, rt, &r.id)));
     }
     // One member order everywhere (GET, PATCH answers, lists): by id, as the store keeps them.
-    if let Some(members) = v.get_mut("members").and_then(Value::as_array_mut) {
-        members.sort_by(|a, b| {
-            let key = |m: &Value| {
-                m.get("value")
-                    .and_then(Value::as_str)
-                    .unwrap_or("")
-                    .to_string()
-            };
-            key(a).cmp(&key(b))
-        });
-    }
+    sort_members(&mut v);
     for key in ["groups", "members"] {
         if let Some(items) = v.get_mut(key).and_then(Value::as_array_mut) {
             for m in items.iter_mut().filter_map(Value::as_object_mut) {
@@ -139,5 +129,20 @@ pub fn next_state(
         },
         data,
         ..current.clone()
+    }
+}
+
+/// Sort a Group's `members` by id: the one member order of every answer and comparison.
+pub fn sort_members(v: &mut Value) {
+    if let Some(members) = v.get_mut("members").and_then(Value::as_array_mut) {
+        members.sort_by(|a, b| {
+            let key = |m: &Value| {
+                m.get("value")
+                    .and_then(Value::as_str)
+                    .unwrap_or("")
+                    .to_string()
+            };
+            key(a).cmp(&key(b))
+        });
     }
 }

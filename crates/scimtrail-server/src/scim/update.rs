@@ -196,24 +196,11 @@ fn touches_members(ops: &[scimtrail_core::PatchOperation]) -> bool {
 
 /// Whether two stored forms differ, ignoring the order of Group members (kept by id).
 fn differs(a: &Value, b: &Value) -> bool {
-    fn sorted_members(v: &Value) -> Value {
-        let mut v = v.clone();
-        if let Some(members) = v.get_mut("members").and_then(Value::as_array_mut) {
-            members.sort_by(|x, y| {
-                let key = |m: &Value| {
-                    m.get("value")
-                        .and_then(Value::as_str)
-                        .unwrap_or("")
-                        .to_string()
-                };
-                key(x).cmp(&key(y))
-            });
-        }
-        v
+    if a.get("members").is_none() && b.get("members").is_none() {
+        return a != b;
     }
-    if a.get("members").is_some() || b.get("members").is_some() {
-        sorted_members(a) != sorted_members(b)
-    } else {
-        a != b
-    }
+    let (mut a, mut b) = (a.clone(), b.clone());
+    render::sort_members(&mut a);
+    render::sort_members(&mut b);
+    a != b
 }
