@@ -17,6 +17,7 @@ use serde_json::{json, Value};
 
 use crate::error::ApiError;
 use crate::scim::QueryParams;
+use crate::transparency;
 use crate::{AppState, Ctx};
 
 const DEFAULT_COUNT: usize = 50;
@@ -26,6 +27,12 @@ pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/events", get(events))
         .route("/events/{id}", get(event))
+        .route("/events/{id}/proof", get(transparency::proof))
+        .route("/events/{id}/leaf", get(transparency::leaf))
+        .route("/checkpoint", get(transparency::checkpoint))
+        .route("/checkpoints", get(transparency::checkpoints))
+        .route("/consistency", get(transparency::consistency))
+        .route("/log-key", get(transparency::log_key))
         .method_not_allowed_fallback(crate::error::method_not_allowed)
 }
 

@@ -154,6 +154,14 @@ pub fn classify(method: &str, path: &str) -> EventInfo {
             info.target.resource_type = Some("AuditEvent".into());
             info.target.id = Some(id.to_string());
         }
+        ["audit", "v1", "events", id, what @ ("proof" | "leaf")] => {
+            info.action = format!("audit.{what}");
+            info.target.resource_type = Some("AuditEvent".into());
+            info.target.id = Some(id.to_string());
+        }
+        ["audit", "v1", what @ ("checkpoint" | "checkpoints" | "consistency" | "log-key")] => {
+            info.action = format!("audit.{what}");
+        }
         _ => {}
     }
     info

@@ -35,6 +35,7 @@ pub fn store_error(e: StoreError) -> ScimError {
         )),
         StoreError::Uniqueness(d) => ScimError::uniqueness(d),
         StoreError::InvalidQuery(d) => ScimError::invalid_filter(d),
+        StoreError::OutOfRange(d) => ScimError::invalid_value(d),
         StoreError::Backend(d) => {
             tracing::error!(error = %d, "store failure");
             ScimError::unavailable("the store is unavailable; the request was not applied")

@@ -14,6 +14,7 @@ mod error;
 mod locks;
 mod record;
 mod scim;
+pub mod transparency;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -49,6 +50,10 @@ pub struct ServerConfig {
     pub patch_body_max_members: usize,
     /// A client that does not finish sending its body in this time gets 408 (and an event).
     pub body_read_timeout: std::time::Duration,
+    /// A checkpoint is signed at most this often, while events arrive.
+    pub checkpoint_interval: std::time::Duration,
+    /// Where checkpoints are published besides the database.
+    pub checkpoint_sinks: transparency::CheckpointSinks,
 }
 
 impl Default for ServerConfig {
@@ -62,6 +67,8 @@ impl Default for ServerConfig {
             redact_attributes: Vec::new(),
             patch_body_max_members: 1000,
             body_read_timeout: std::time::Duration::from_secs(30),
+            checkpoint_interval: std::time::Duration::from_secs(1),
+            checkpoint_sinks: transparency::CheckpointSinks::default(),
         }
     }
 }
@@ -75,6 +82,8 @@ pub struct AppState {
     pub config: Arc<ServerConfig>,
     /// Serialises read-modify-writes of one resource within this process.
     pub locks: Arc<locks::KeyedLocks>,
+    /// The log's signing key and checkpoint origin.
+    pub log: Arc<transparency::LogIdentity>,
 }
 
 impl AppState {
@@ -89,9 +98,33 @@ impl AppState {
             store,
             registry,
             redactor: Arc::new(Redactor::new(secrets)),
+            log: Arc::new(ephemeral_log(&config.system_name)),
             config: Arc::new(config),
             locks: Arc::default(),
         }
+    }
+
+    /// Use this signing key and origin for checkpoints (the binary loads them from the data
+    /// directory; without one, a key made up for this process signs, as in tests).
+    pub fn with_log(mut self, log: transparency::LogIdentity) -> Self {
+        self.log = Arc::new(log);
+        self
+    }
+}
+
+/// The checkpoint origin for a system name.
+pub fn default_origin(system_name: &str) -> String {
+    scimtrail_audit::checkpoint::sanitize_name(&format!("{system_name}/scimtrail"))
+}
+
+fn ephemeral_log(system_name: &str) -> transparency::LogIdentity {
+    let origin = default_origin(system_name);
+    let signer = scimtrail_audit::checkpoint::LogSigner::generate(&origin)
+        .or_else(|_| scimtrail_audit::checkpoint::LogSigner::generate("scimtrail"));
+    match signer {
+        Ok(signer) => transparency::LogIdentity { signer, origin },
+        // Key generation only fails on an invalid name, and "scimtrail" is valid.
+        Err(e) => unreachable!("cannot make a log key: {e}"),
     }
 }
 
@@ -127,14 +160,26 @@ async fn readyz(axum::extract::State(state): axum::extract::State<AppState>) -> 
 }
 
 /// Serve on an already bound listener until `shutdown` resolves; requests in flight finish.
+/// Checkpoints are signed meanwhile, and once more after the last request.
 pub async fn serve<F>(listener: TcpListener, state: AppState, shutdown: F) -> std::io::Result<()>
 where
     F: Future<Output = ()> + Send + 'static,
 {
-    axum::serve(
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let checkpointer = tokio::spawn(transparency::run_checkpointer(
+        state.store.clone(),
+        state.log.clone(),
+        state.config.checkpoint_sinks.clone(),
+        state.config.checkpoint_interval,
+        stopped,
+    ));
+    let served = axum::serve(
         listener,
         app(state).into_make_service_with_connect_info::<SocketAddr>(),
     )
     .with_graceful_shutdown(shutdown)
-    .await
+    .await;
+    let _ = stop.send(true);
+    let _ = checkpointer.await;
+    served
 }

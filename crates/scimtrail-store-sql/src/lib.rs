@@ -16,12 +16,23 @@ use std::sync::Arc;
 use scimtrail_core::Registry;
 use scimtrail_store::{Store, StoreError};
 
-pub use sqlite::SqliteStore;
+pub use sqlite::{Durability, SqliteOptions, SqliteStore};
 
 /// Open the store a database URL names: `sqlite://path` (created on first use).
 pub async fn connect(url: &str, registry: Arc<Registry>) -> Result<Arc<dyn Store>, StoreError> {
+    connect_with(url, registry, &SqliteOptions::default()).await
+}
+
+/// [`connect`] with backend options.
+pub async fn connect_with(
+    url: &str,
+    registry: Arc<Registry>,
+    options: &SqliteOptions,
+) -> Result<Arc<dyn Store>, StoreError> {
     if url.starts_with("sqlite:") {
-        Ok(Arc::new(SqliteStore::open(url, registry).await?))
+        Ok(Arc::new(
+            SqliteStore::open_with(url, registry, options).await?,
+        ))
     } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
         Err(StoreError::Backend(
             "PostgreSQL is not supported yet; use a sqlite:// database URL".into(),

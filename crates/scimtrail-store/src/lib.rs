@@ -32,6 +32,9 @@ pub enum StoreError {
     Uniqueness(String),
     #[error("invalid query: {0}")]
     InvalidQuery(String),
+    /// A tree size, leaf index or proof range outside the log.
+    #[error("{0}")]
+    OutOfRange(String),
     #[error("storage backend error: {0}")]
     Backend(String),
 }
@@ -96,6 +99,52 @@ pub trait Store: Send + Sync + 'static {
 
     /// One audit event (with its `leafHash`) by id.
     async fn event(&self, tenant: &str, id: &str) -> StoreResult<Option<Value>>;
+
+    /// The commitment bytes and leaf hash of one event, by id.
+    async fn leaf(&self, tenant: &str, id: &str) -> StoreResult<Option<LogRow>>;
+
+    /// The whole log in `seq` order (all tenants), for verification and export: at most
+    /// `limit` rows after `after` (exclusive), optionally only those matching `filter`.
+    async fn log_rows(
+        &self,
+        filter: Option<&scimtrail_core::Filter>,
+        after: Option<u64>,
+        limit: usize,
+    ) -> StoreResult<Vec<LogRow>>;
+
+    /// The number of leaves in the tree (= the next `seq`).
+    async fn tree_size(&self) -> StoreResult<u64>;
+
+    /// The root of the tree of the first `size` leaves, from the stored tree.
+    async fn tree_root(&self, size: u64) -> StoreResult<[u8; 32]>;
+
+    /// RFC 9162 inclusion proof of leaf `seq` in the tree of `size` ([`StoreError::OutOfRange`]
+    /// if `seq >= size` or `size` is beyond the tree).
+    async fn inclusion_proof(&self, seq: u64, size: u64) -> StoreResult<Vec<[u8; 32]>>;
+
+    /// RFC 9162 consistency proof between the trees of `from` and `to` leaves.
+    async fn consistency_proof(&self, from: u64, to: u64) -> StoreResult<Vec<[u8; 32]>>;
+
+    /// Sign a checkpoint over the whole committed tree, after making it durable, unless the
+    /// newest checkpoint already covers it (then `None`).
+    async fn checkpoint(&self, sign: CheckpointSigner) -> StoreResult<Option<StoredCheckpoint>>;
+
+    /// Stored checkpoints, newest first, of size below `before` if given.
+    async fn checkpoints(
+        &self,
+        before: Option<u64>,
+        count: usize,
+    ) -> StoreResult<Vec<StoredCheckpoint>>;
+
+    /// Remove the payloads of events older than `before` (RFC 3339), keeping their commitment
+    /// bytes, and append `event` (the prune's own record) in the same transaction. A dry run
+    /// removes nothing but still records its event.
+    async fn prune(
+        &self,
+        before: &str,
+        dry_run: bool,
+        event: AuditEvent,
+    ) -> StoreResult<PruneReport>;
 
     /// Tokens: stored as SHA-256 hashes only.
     async fn token_count(&self) -> StoreResult<i64>;

@@ -60,6 +60,9 @@ macro_rules! __store_checks {
             display_name_is_not_unique,
             writes_return_sealed_events,
             seqs_are_gap_free,
+            the_tree_grows_with_the_log,
+            checkpoints_cover_committed_state,
+            prune_keeps_the_commitments,
             events_order_and_paging,
             events_filters,
             events_unknown_attribute_is_invalid_query,
@@ -767,13 +770,28 @@ pub async fn writes_return_sealed_events(store: &dyn Store) {
 
     for (seq, original, sealed) in [(0, original, sealed), (1, appended_original, appended)] {
         assert_eq!(sealed.seq, Some(seq));
-        let expected = scimtrail_audit::seal(original, seq).expect("seal");
+        let mut expected = original.clone();
+        expected.seq = Some(seq);
+        expected.leaf_hash = sealed.leaf_hash.clone();
+        assert_eq!(sealed, expected, "sealing changes only seq and leafHash");
+        let leaf = store
+            .leaf(TENANT, &sealed.id)
+            .await
+            .expect("leaf")
+            .expect("the leaf is stored");
+        assert_eq!(leaf.seq, seq);
+        let hash = scimtrail_audit::leaf_hash(leaf.commitment.as_bytes());
+        assert_eq!(leaf.leaf_hash, hash.to_vec());
         assert_eq!(
-            sealed, expected.event,
-            "sealing changes only seq and leafHash"
+            sealed.leaf_hash,
+            Some(b64(&hash)),
+            "leafHash is the real leaf"
         );
-        assert!(sealed.leaf_hash.is_some());
-
+        let view = scimtrail_audit::commitment::LeafView::parse(&leaf.commitment)
+            .expect("a v1 commitment");
+        assert_eq!((view.seq, view.id.as_str()), (seq, sealed.id.as_str()));
+        view.check_payload(leaf.payload.as_ref().expect("payload"))
+            .expect("the payload matches its digests");
         let stored = store
             .event(TENANT, &sealed.id)
             .await
@@ -1579,4 +1597,202 @@ pub async fn tokens(store: &dyn Store) {
     }
     assert_eq!(store.token_count().await.expect("count"), 2);
     store.ping().await.expect("ping");
+}
+
+fn b64(b: &[u8]) -> String {
+    use base64::Engine as _;
+    base64::engine::general_purpose::STANDARD.encode(b)
+}
+
+/// An event with bodies and a change, so its payload is not empty.
+fn rich_event(n: usize) -> AuditEvent {
+    let mut e = event(TENANT, &format!("r{n}"), "user.update");
+    e.request.body = json!({"Operations": [{"op": "replace", "path": "active", "value": n}]});
+    e.response.body = json!({"id": format!("u{n}"), "active": false});
+    e.changes = vec![scimtrail_audit::Change {
+        op: "replace".into(),
+        path: "active".into(),
+        old: json!(true),
+        new: json!(false),
+    }];
+    e
+}
+
+/// The stored tree is the RFC 6962 tree of the leaves: its root at every size equals the root
+/// rebuilt from the leaf hashes, and its proofs verify; sizes beyond the log are refused.
+pub async fn the_tree_grows_with_the_log(store: &dyn Store) {
+    use scimtrail_audit::merkle;
+    assert_eq!(store.tree_size().await.expect("size"), 0);
+    assert_eq!(store.tree_root(0).await.expect("root"), merkle::EMPTY_ROOT);
+    let n = 21;
+    for i in 0..n {
+        if i % 3 == 0 {
+            apply(
+                store,
+                create(TENANT, "User", &format!("u{i}"), user(&format!("n{i}"))),
+            )
+            .await;
+        } else {
+            append(store, rich_event(i)).await;
+        }
+    }
+    assert_eq!(store.tree_size().await.expect("size"), n as u64);
+    let rows = store.log_rows(None, None, 1000).await.expect("log rows");
+    assert_eq!(rows.len(), n);
+    let mut range = merkle::CompactRange::new();
+    let mut roots = vec![merkle::EMPTY_ROOT];
+    let mut leaves = Vec::new();
+    for r in &rows {
+        let leaf = scimtrail_audit::leaf_hash(r.commitment.as_bytes());
+        assert_eq!(r.leaf_hash, leaf.to_vec());
+        leaves.push(leaf);
+        range.push(leaf);
+        roots.push(range.root());
+    }
+    for size in 0..=n as u64 {
+        assert_eq!(
+            store.tree_root(size).await.expect("root"),
+            roots[size as usize]
+        );
+        for seq in 0..size {
+            let p = store.inclusion_proof(seq, size).await.expect("inclusion");
+            merkle::verify_inclusion(&p, size, roots[size as usize], seq, leaves[seq as usize])
+                .expect("inclusion proof verifies");
+        }
+        for from in 0..=size {
+            let p = store
+                .consistency_proof(from, size)
+                .await
+                .expect("consistency");
+            merkle::verify_consistency(&p, from, roots[from as usize], size, roots[size as usize])
+                .expect("consistency proof verifies");
+        }
+    }
+    let beyond = n as u64 + 1;
+    assert!(matches!(
+        store.tree_root(beyond).await,
+        Err(StoreError::OutOfRange(_))
+    ));
+    assert!(matches!(
+        store.inclusion_proof(3, beyond).await,
+        Err(StoreError::OutOfRange(_))
+    ));
+    assert!(matches!(
+        store.inclusion_proof(5, 5).await,
+        Err(StoreError::OutOfRange(_))
+    ));
+    assert!(matches!(
+        store.consistency_proof(5, 4).await,
+        Err(StoreError::OutOfRange(_))
+    ));
+    assert!(matches!(
+        store.consistency_proof(1, beyond).await,
+        Err(StoreError::OutOfRange(_))
+    ));
+    // A filtered scan returns only the matching leaves, in order.
+    let f = filter(r#"action eq "user.update""#);
+    let some = store
+        .log_rows(Some(&f), Some(2), 1000)
+        .await
+        .expect("filtered");
+    assert!(!some.is_empty() && some.iter().all(|r| r.seq > 2));
+    assert!(some.windows(2).all(|w| w[0].seq < w[1].seq));
+}
+
+/// A checkpoint covers the whole committed tree, is signed once per new size, and is listed
+/// newest first.
+pub async fn checkpoints_cover_committed_state(store: &dyn Store) {
+    let sign = || -> CheckpointSigner {
+        Box::new(|size, root| Ok(format!("signed {size} {}", b64(&root))))
+    };
+    assert_eq!(store.checkpoint(sign()).await.expect("empty log"), None);
+    for i in 0..5 {
+        append(store, rich_event(i)).await;
+    }
+    let c = store
+        .checkpoint(sign())
+        .await
+        .expect("checkpoint")
+        .expect("a new checkpoint");
+    assert_eq!(c.size, 5);
+    assert_eq!(c.root, store.tree_root(5).await.expect("root"));
+    assert_eq!(c.note, format!("signed 5 {}", b64(&c.root)));
+    assert_eq!(
+        store.checkpoint(sign()).await.expect("again"),
+        None,
+        "nothing new to sign"
+    );
+    append(store, rich_event(9)).await;
+    let failing: CheckpointSigner = Box::new(|_, _| Err("no key".into()));
+    assert!(store.checkpoint(failing).await.is_err());
+    let d = store
+        .checkpoint(sign())
+        .await
+        .expect("checkpoint")
+        .expect("new");
+    assert_eq!(d.size, 6);
+    let all = store.checkpoints(None, 10).await.expect("list");
+    assert_eq!(all.iter().map(|c| c.size).collect::<Vec<_>>(), vec![6, 5]);
+    let older = store.checkpoints(Some(6), 10).await.expect("list");
+    assert_eq!(older, vec![c]);
+}
+
+/// A prune removes payloads only: leaves, roots and checkpoints stay; pruned events say so;
+/// a dry run removes nothing; the prune records its own event.
+pub async fn prune_keeps_the_commitments(store: &dyn Store) {
+    for i in 0..4 {
+        let mut e = rich_event(i);
+        e.time = time(i as u32);
+        append(store, e).await;
+    }
+    let root = store.tree_root(4).await.expect("root");
+    let before = store.log_rows(None, None, 100).await.expect("rows");
+    let cutoff = time(2);
+    let mut pe = event(TENANT, "prune", "audit.prune");
+    pe.time = time(10);
+    let dry = store
+        .prune(&cutoff, true, pe.clone())
+        .await
+        .expect("dry run");
+    assert_eq!(
+        (dry.payloads, dry.first_seq, dry.last_seq, dry.dry_run),
+        (2, Some(0), Some(1), true)
+    );
+    assert_eq!(dry.event_seq, Some(4));
+    assert!(store.log_rows(None, None, 100).await.expect("rows")[..4] == before[..]);
+    pe.id = event_id();
+    let done = store.prune(&cutoff, false, pe).await.expect("prune");
+    assert_eq!((done.payloads, done.event_seq), (2, Some(5)));
+    let after = store.log_rows(None, None, 100).await.expect("rows");
+    assert_eq!(after.len(), 6);
+    for (a, b) in before.iter().zip(&after) {
+        assert_eq!((&a.commitment, &a.leaf_hash), (&b.commitment, &b.leaf_hash));
+        assert_eq!(b.payload.is_none(), b.seq < 2, "seq {}", b.seq);
+    }
+    assert_eq!(store.tree_root(4).await.expect("root"), root);
+    let id: String = serde_json::from_str::<Value>(&after[0].commitment).expect("json")["id"]
+        .as_str()
+        .expect("id")
+        .into();
+    let pruned = store
+        .event(TENANT, &id)
+        .await
+        .expect("event")
+        .expect("still there");
+    assert_eq!(pruned["pruned"], json!(true));
+    assert!(pruned["request"]["body"]["sha256"].is_string());
+    let kept = store
+        .event(
+            TENANT,
+            serde_json::from_str::<Value>(&after[3].commitment).expect("json")["id"]
+                .as_str()
+                .expect("id"),
+        )
+        .await
+        .expect("event")
+        .expect("there");
+    assert!(kept.get("pruned").is_none());
+    assert_eq!(kept["response"]["body"]["active"], json!(false));
+    let prune_event = &after[5];
+    assert!(prune_event.commitment.contains("audit.prune"));
 }

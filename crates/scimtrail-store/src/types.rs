@@ -140,3 +140,44 @@ pub struct TokenInfo {
     pub created: String,
     pub revoked: Option<String>,
 }
+
+/// A signed checkpoint as stored: the tree head and its C2SP signed note.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredCheckpoint {
+    pub size: u64,
+    pub root: [u8; 32],
+    /// RFC 3339 time of signing.
+    pub time: String,
+    /// The C2SP signed note, exactly as published.
+    pub note: String,
+}
+
+/// Signs a tree head `(size, root)` and answers the signed note. Called by the store only
+/// over state that is committed and durable.
+pub type CheckpointSigner =
+    Box<dyn FnOnce(u64, [u8; 32]) -> Result<String, String> + Send + 'static>;
+
+/// One leaf of the log: the exact commitment bytes and, while it survives, the payload.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogRow {
+    pub seq: u64,
+    pub tenant: String,
+    pub commitment: String,
+    /// The stored leaf hash (a verifier recomputes it).
+    pub leaf_hash: Vec<u8>,
+    pub payload: Option<scimtrail_audit::StoredPayload>,
+}
+
+/// What a prune removed, or would remove.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PruneReport {
+    /// Payloads removed (or, in a dry run, that would be).
+    pub payloads: u64,
+    /// The oldest and newest `seq` among them.
+    pub first_seq: Option<u64>,
+    pub last_seq: Option<u64>,
+    pub dry_run: bool,
+    /// The `seq` of the prune's own event.
+    pub event_seq: Option<u64>,
+}

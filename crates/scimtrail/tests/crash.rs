@@ -167,7 +167,7 @@ async fn check_database(path: &std::path::Path) {
     let orphans: i64 = sqlx::query_scalar(
         "SELECT COUNT(*) FROM resource_versions v LEFT JOIN audit_events e ON e.seq = v.event_seq \
          WHERE e.seq IS NULL OR e.target_id IS NOT v.id \
-            OR json_extract(e.body, '$.target.versionAfter') IS NOT v.version",
+            OR json_extract(e.commitment, '$.target.versionAfter') IS NOT v.version",
     )
     .fetch_one(&mut db)
     .await
@@ -184,14 +184,14 @@ async fn check_database(path: &std::path::Path) {
     // Every successful write event has its version.
     let writes: i64 = sqlx::query_scalar(
         "SELECT COUNT(*) FROM audit_events WHERE status < 400 \
-         AND json_extract(body, '$.target.versionAfter') IS NOT json_extract(body, '$.target.versionBefore')",
+         AND json_extract(commitment, '$.target.versionAfter') IS NOT json_extract(commitment, '$.target.versionBefore')",
     )
     .fetch_one(&mut db)
     .await
     .unwrap();
     let versioned: i64 = sqlx::query_scalar(
         "SELECT COUNT(*) FROM audit_events e WHERE status < 400 \
-         AND json_extract(body, '$.target.versionAfter') IS NOT json_extract(body, '$.target.versionBefore') \
+         AND json_extract(commitment, '$.target.versionAfter') IS NOT json_extract(commitment, '$.target.versionBefore') \
          AND EXISTS (SELECT 1 FROM resource_versions v WHERE v.event_seq = e.seq)",
     )
     .fetch_one(&mut db)
@@ -253,7 +253,22 @@ async fn check_database(path: &std::path::Path) {
     );
 
     // Each stored event still hashes to its leaf hash.
-    let rows = sqlx::query("SELECT body, leaf_hash FROM audit_events")
+    let payloads: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM audit_events e JOIN audit_payloads p ON p.seq = e.seq",
+    )
+    .fetch_one(&mut db)
+    .await
+    .unwrap();
+    assert_eq!(payloads, n, "every event has its payload");
+    // The stored tree has exactly the hashes its n leaves append (1 + trailing ones of each
+    // leaf index).
+    let expected: i64 = (0..n).map(|i| 1 + i.trailing_ones() as i64).sum();
+    let stored: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM merkle_hashes")
+        .fetch_one(&mut db)
+        .await
+        .unwrap();
+    assert_eq!(stored, expected, "the tree has every leaf's hashes");
+    let rows = sqlx::query("SELECT commitment, leaf_hash FROM audit_events")
         .fetch_all(&mut db)
         .await
         .unwrap();

@@ -232,8 +232,10 @@ async fn query_filters_and_cursor() {
 }
 
 #[tokio::test]
-async fn leaf_hash_covers_the_canonical_event() {
+async fn leaf_hash_is_the_hash_of_the_commitment_bytes() {
     use base64::Engine as _;
+    use sha2::{Digest, Sha256};
+    let b64 = base64::engine::general_purpose::STANDARD;
     let app = spawn_app().await;
     app.create_user("hash-me").await;
     let e = app
@@ -241,14 +243,39 @@ async fn leaf_hash_covers_the_canonical_event() {
         .await
         .body["Resources"][0]
         .clone();
-    let mut without = e.clone();
-    without.as_object_mut().unwrap().remove("leafHash");
-    let canonical = serde_jcs::to_string(&without).unwrap();
-    let expected = scimtrail_audit::leaf_hash(canonical.as_bytes());
-    assert_eq!(
-        e["leafHash"],
-        base64::engine::general_purpose::STANDARD.encode(expected)
-    );
+    let id = e["id"].as_str().unwrap();
+    let (status, leaf) = app.get_text(&format!("/audit/v1/events/{id}/leaf")).await;
+    assert_eq!(status, 200);
+    // The leaf hash is SHA-256(0x00 ‖ the bytes served), computed here without our crates.
+    let mut h = Sha256::new();
+    h.update([0u8]);
+    h.update(leaf.as_bytes());
+    assert_eq!(e["leafHash"], b64.encode(h.finalize()));
+    // The commitment form holds digests, not values: no body or attribute value in the leaf
+    // (the envelope — who, what, where — stays in the clear, target.display included).
+    for value in ["hash-me@example.com", "Given", "Family"] {
+        assert!(!leaf.contains(value), "{value} in {leaf}");
+    }
+    let c: Value = serde_json::from_str(&leaf).unwrap();
+    assert_eq!(c["leafFormat"], 1);
+    assert_eq!(c["seq"], e["seq"]);
+    assert_eq!(c["action"], "user.create");
+    assert_eq!(c["changes"][0]["path"], e["changes"][0]["path"]);
+    // Each digest is SHA-256(salt ‖ JCS(value)) of the value the event shows.
+    let salt = b64.decode(e["salt"].as_str().unwrap()).unwrap();
+    assert_eq!(salt.len(), 16);
+    let digest = |v: &Value| {
+        let bytes = serde_json_canonicalizer::to_string(v).unwrap();
+        let mut h = Sha256::new();
+        h.update(&salt);
+        h.update(bytes.as_bytes());
+        json!({"sha256": b64.encode(h.finalize()), "size": bytes.len()})
+    };
+    assert_eq!(c["response"]["body"], digest(&e["response"]["body"]));
+    assert_eq!(c["request"]["body"], digest(&e["request"]["body"]));
+    assert_eq!(c["changes"][0]["new"], digest(&e["changes"][0]["new"]));
+    // The bytes are canonical: keys sorted, no whitespace.
+    assert_eq!(leaf, serde_json_canonicalizer::to_string(&c).unwrap());
 }
 
 #[tokio::test]

@@ -59,6 +59,7 @@ impl Resp {
 pub async fn spawn_app() -> TestApp {
     spawn_with(ServerConfig {
         system_name: "test-system".into(),
+        checkpoint_interval: std::time::Duration::from_millis(50),
         ..Default::default()
     })
     .await
@@ -225,4 +226,39 @@ pub fn enc(s: &str) -> String {
         }
     }
     out
+}
+
+impl TestApp {
+    /// Wait (bounded) for a signed checkpoint of at least `size` leaves; returns its note.
+    pub async fn checkpoint_at_least(&self, size: u64) -> String {
+        for _ in 0..100 {
+            let r = self
+                .client
+                .get(format!("http://{}/audit/v1/checkpoint", self.addr))
+                .bearer_auth(TOKEN)
+                .send()
+                .await
+                .unwrap();
+            if r.status() == 200 {
+                let note = r.text().await.unwrap();
+                let n: u64 = note.lines().nth(1).unwrap().parse().unwrap();
+                if n >= size {
+                    return note;
+                }
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        panic!("no checkpoint of size {size} within 5 s");
+    }
+
+    pub async fn get_text(&self, path: &str) -> (u16, String) {
+        let r = self
+            .client
+            .get(format!("http://{}{path}", self.addr))
+            .bearer_auth(TOKEN)
+            .send()
+            .await
+            .unwrap();
+        (r.status().as_u16(), r.text().await.unwrap())
+    }
 }

@@ -8,4 +8,5 @@ mod errors;
 mod groups;
 mod helpers;
 mod robustness;
+mod transparency;
 mod users;

@@ -1,9 +1,9 @@
 //! Audit event queries: every filterable attribute is an indexed column.
 
-use base64::Engine as _;
 use rusqlite::{params, params_from_iter, Connection, OptionalExtension};
+use scimtrail_audit::StoredPayload;
 use scimtrail_core::AttrPath;
-use scimtrail_store::{EventPage, EventQuery, StoreError, StoreResult};
+use scimtrail_store::{EventPage, EventQuery, LogRow, PruneReport, StoreError, StoreResult};
 use serde_json::Value;
 
 use super::write::db;
@@ -18,45 +18,67 @@ fn event_column(p: &AttrPath) -> Option<Column> {
     let name = p.name.to_ascii_lowercase();
     let sub = p.sub.as_deref().map(str::to_ascii_lowercase);
     match (name.as_str(), sub.as_deref()) {
-        ("id", None) => col("id", ColKind::Text),
-        ("seq", None) => col("seq", ColKind::Int),
-        ("time", None) => col("time", ColKind::Time),
-        ("requestid", None) => col("request_id", ColKind::Text),
-        ("parentid", None) => col("parent_id", ColKind::Text),
-        ("action", None) => col("action", ColKind::Text),
-        ("actor", Some("kind")) => col("actor_kind", ColKind::Text),
-        ("actor", Some("id")) => col("actor_id", ColKind::Text),
-        ("actor", Some("name")) => col("actor_name", ColKind::Text),
-        ("actor", Some("client")) => col("actor_client", ColKind::Text),
-        ("operation", Some("method")) => col("method", ColKind::Text),
-        ("operation", Some("scim")) => col("scim_op", ColKind::Text),
-        ("target", Some("type")) => col("target_type", ColKind::Text),
-        ("target", Some("id")) => col("target_id", ColKind::Text),
-        ("target", Some("externalid")) => col("target_external_id", ColKind::Text),
-        ("outcome", Some("result")) => col("result", ColKind::Text),
-        ("outcome", Some("status")) => col("status", ColKind::Int),
+        ("id", None) => col("e.id", ColKind::Text),
+        ("seq", None) => col("e.seq", ColKind::Int),
+        ("time", None) => col("e.time", ColKind::Time),
+        ("requestid", None) => col("e.request_id", ColKind::Text),
+        ("parentid", None) => col("e.parent_id", ColKind::Text),
+        ("action", None) => col("e.action", ColKind::Text),
+        ("actor", Some("kind")) => col("e.actor_kind", ColKind::Text),
+        ("actor", Some("id")) => col("e.actor_id", ColKind::Text),
+        ("actor", Some("name")) => col("e.actor_name", ColKind::Text),
+        ("actor", Some("client")) => col("e.actor_client", ColKind::Text),
+        ("operation", Some("method")) => col("e.method", ColKind::Text),
+        ("operation", Some("scim")) => col("e.scim_op", ColKind::Text),
+        ("target", Some("type")) => col("e.target_type", ColKind::Text),
+        ("target", Some("id")) => col("e.target_id", ColKind::Text),
+        ("target", Some("externalid")) => col("e.target_external_id", ColKind::Text),
+        ("outcome", Some("result")) => col("e.result", ColKind::Text),
+        ("outcome", Some("status")) => col("e.status", ColKind::Int),
         _ => None,
     }
 }
 
-fn with_leaf_hash(body: &str, leaf: &[u8]) -> StoreResult<Value> {
-    let mut v: Value =
-        serde_json::from_str(body).map_err(|e| StoreError::Backend(e.to_string()))?;
-    if let Some(obj) = v.as_object_mut() {
-        obj.insert(
-            "leafHash".into(),
-            Value::String(base64::engine::general_purpose::STANDARD.encode(leaf)),
-        );
-    }
-    Ok(v)
+/// The columns every event read selects, with the payload joined.
+const EVENT_COLUMNS: &str = "e.seq, e.tenant, e.commitment, e.leaf_hash, p.salt, p.vals \
+     FROM audit_events e LEFT JOIN audit_payloads p ON p.seq = e.seq";
+
+fn log_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<LogRow> {
+    let salt: Option<Vec<u8>> = r.get(4)?;
+    let vals: Option<String> = r.get(5)?;
+    Ok(LogRow {
+        seq: r.get::<_, i64>(0)? as u64,
+        tenant: r.get(1)?,
+        commitment: r.get(2)?,
+        leaf_hash: r.get(3)?,
+        payload: match (salt, vals) {
+            (Some(salt), Some(values)) => Some(StoredPayload { salt, values }),
+            _ => None,
+        },
+    })
+}
+
+/// The event the API shows: commitment and payload reassembled.
+fn open_row(row: &LogRow) -> StoreResult<Value> {
+    scimtrail_audit::commitment::open(&row.commitment, &row.leaf_hash, row.payload.as_ref())
+        .map_err(|e| StoreError::Backend(format!("event seq {}: {e}", row.seq)))
+}
+
+/// `WHERE` clauses and parameters of an event filter (column names prefixed `e.`).
+fn filter_clause(
+    f: &scimtrail_core::Filter,
+    sql: &mut String,
+    params: &mut Vec<Param>,
+) -> StoreResult<()> {
+    to_sql(f, &event_column, sql, params).map_err(StoreError::InvalidQuery)
 }
 
 pub fn events(conn: &Connection, tenant: &str, q: &EventQuery) -> StoreResult<EventPage> {
-    let mut sql = String::from("SELECT seq, body, leaf_hash FROM audit_events WHERE tenant = ?");
+    let mut sql = format!("SELECT {EVENT_COLUMNS} WHERE e.tenant = ?");
     let mut params = vec![Param::Text(tenant.into())];
     if let Some(f) = &q.filter {
         sql.push_str(" AND ");
-        to_sql(f, &event_column, &mut sql, &mut params).map_err(StoreError::InvalidQuery)?;
+        filter_clause(f, &mut sql, &mut params)?;
     }
     let (cmp, order) = if q.ascending {
         (">", "ASC")
@@ -64,28 +86,22 @@ pub fn events(conn: &Connection, tenant: &str, q: &EventQuery) -> StoreResult<Ev
         ("<", "DESC")
     };
     if let Some(after) = q.after_seq {
-        sql.push_str(&format!(" AND seq {cmp} ?"));
+        sql.push_str(&format!(" AND e.seq {cmp} ?"));
         params.push(Param::Int(after as i64));
     }
-    sql.push_str(&format!(" ORDER BY seq {order} LIMIT ?"));
+    sql.push_str(&format!(" ORDER BY e.seq {order} LIMIT ?"));
     params.push(Param::Int(q.count as i64 + 1));
     let mut stmt = conn.prepare_cached(&sql).map_err(db)?;
     let rows = stmt
-        .query_map(params_from_iter(params.iter()), |r| {
-            Ok((
-                r.get::<_, i64>(0)?,
-                r.get::<_, String>(1)?,
-                r.get::<_, Vec<u8>>(2)?,
-            ))
-        })
+        .query_map(params_from_iter(params.iter()), log_row)
         .map_err(db)?;
     let rows = rows.collect::<rusqlite::Result<Vec<_>>>().map_err(db)?;
     let more = rows.len() > q.count;
     let mut items = Vec::with_capacity(q.count);
     let mut last = None;
-    for (seq, body, leaf) in rows.into_iter().take(q.count) {
-        items.push(with_leaf_hash(&body, &leaf)?);
-        last = Some(seq as u64);
+    for row in rows.iter().take(q.count) {
+        items.push(open_row(row)?);
+        last = Some(row.seq);
     }
     Ok(EventPage {
         items,
@@ -93,13 +109,69 @@ pub fn events(conn: &Connection, tenant: &str, q: &EventQuery) -> StoreResult<Ev
     })
 }
 
+fn row_by_id(conn: &Connection, tenant: &str, id: &str) -> StoreResult<Option<LogRow>> {
+    conn.prepare_cached(&format!(
+        "SELECT {EVENT_COLUMNS} WHERE e.tenant = ? AND e.id = ?"
+    ))
+    .and_then(|mut s| s.query_row(params![tenant, id], log_row).optional())
+    .map_err(db)
+}
+
 pub fn event(conn: &Connection, tenant: &str, id: &str) -> StoreResult<Option<Value>> {
-    let row: Option<(String, Vec<u8>)> = conn
-        .prepare_cached("SELECT body, leaf_hash FROM audit_events WHERE tenant = ? AND id = ?")
-        .and_then(|mut s| {
-            s.query_row(params![tenant, id], |r| Ok((r.get(0)?, r.get(1)?)))
-                .optional()
-        })
+    row_by_id(conn, tenant, id)?
+        .map(|r| open_row(&r))
+        .transpose()
+}
+
+pub fn leaf(conn: &Connection, tenant: &str, id: &str) -> StoreResult<Option<LogRow>> {
+    row_by_id(conn, tenant, id)
+}
+
+/// The log in `seq` order, all tenants.
+pub fn log_rows(
+    conn: &Connection,
+    filter: Option<&scimtrail_core::Filter>,
+    after: Option<u64>,
+    limit: usize,
+) -> StoreResult<Vec<LogRow>> {
+    let mut sql = format!("SELECT {EVENT_COLUMNS} WHERE e.seq > ?");
+    let mut params = vec![Param::Int(after.map(|a| a as i64).unwrap_or(-1))];
+    if let Some(f) = filter {
+        sql.push_str(" AND ");
+        filter_clause(f, &mut sql, &mut params)?;
+    }
+    sql.push_str(" ORDER BY e.seq LIMIT ?");
+    params.push(Param::Int(limit as i64));
+    let mut stmt = conn.prepare_cached(&sql).map_err(db)?;
+    let rows = stmt
+        .query_map(params_from_iter(params.iter()), log_row)
         .map_err(db)?;
-    row.map(|(b, l)| with_leaf_hash(&b, &l)).transpose()
+    rows.collect::<rusqlite::Result<Vec<_>>>().map_err(db)
+}
+
+/// Remove the payloads of events older than `before`; in a dry run, only count them.
+pub fn prune(conn: &Connection, before: &str, dry_run: bool) -> StoreResult<PruneReport> {
+    let (n, first, last): (i64, Option<i64>, Option<i64>) = conn
+        .query_row(
+            "SELECT COUNT(*), MIN(p.seq), MAX(p.seq) FROM audit_payloads p \
+             JOIN audit_events e ON e.seq = p.seq WHERE e.time < ?",
+            [before],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+        )
+        .map_err(db)?;
+    if !dry_run && n > 0 {
+        conn.execute(
+            "DELETE FROM audit_payloads WHERE seq IN \
+             (SELECT seq FROM audit_events WHERE time < ?)",
+            [before],
+        )
+        .map_err(db)?;
+    }
+    Ok(PruneReport {
+        payloads: n as u64,
+        first_seq: first.map(|s| s as u64),
+        last_seq: last.map(|s| s as u64),
+        dry_run,
+        event_seq: None,
+    })
 }

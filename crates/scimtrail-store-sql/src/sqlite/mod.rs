@@ -4,8 +4,12 @@ mod events;
 mod pool;
 mod read;
 mod tokens;
+mod tree;
+mod upgrade;
 mod write;
 mod writer;
+
+pub use writer::{Durability, SqliteOptions};
 
 use std::str::FromStr;
 use std::sync::Arc;
@@ -36,6 +40,14 @@ pub struct SqliteStore {
 
 impl SqliteStore {
     pub async fn open(url: &str, registry: Arc<Registry>) -> StoreResult<Self> {
+        Self::open_with(url, registry, &SqliteOptions::default()).await
+    }
+
+    pub async fn open_with(
+        url: &str,
+        registry: Arc<Registry>,
+        options: &SqliteOptions,
+    ) -> StoreResult<Self> {
         let opts = SqliteConnectOptions::from_str(url)
             .map_err(|e| StoreError::Backend(format!("bad database URL: {e}")))?
             .create_if_missing(true)
@@ -65,8 +77,19 @@ impl SqliteStore {
             .run(&writer)
             .await
             .map_err(|e| StoreError::Backend(e.to_string()))?;
+        {
+            let p = path.clone();
+            tokio::task::spawn_blocking(move || {
+                let mut conn = rusqlite::Connection::open(&p).map_err(write::db)?;
+                conn.busy_timeout(Duration::from_secs(10))
+                    .map_err(write::db)?;
+                upgrade::run(&mut conn)
+            })
+            .await
+            .map_err(|e| StoreError::Backend(e.to_string()))??;
+        }
         let reader = pool::ReadPool::new(&path, 8);
-        let committer = writer::Writer::start(&path)?;
+        let committer = writer::Writer::start(&path, options)?;
         Ok(SqliteStore {
             writer,
             committer,
@@ -85,11 +108,78 @@ impl SqliteStore {
 impl Store for SqliteStore {
     async fn write(&self, write: ResourceWrite, event: AuditEvent) -> StoreResult<AuditEvent> {
         self.committer
-            .submit(writer::Job::Write(Box::new(write), event))
+            .event(writer::Job::Write(Box::new(write), event))
             .await
     }
     async fn append_event(&self, event: AuditEvent) -> StoreResult<AuditEvent> {
-        self.committer.submit(writer::Job::Append(event)).await
+        self.committer.event(writer::Job::Append(event)).await
+    }
+    async fn leaf(&self, tenant: &str, id: &str) -> StoreResult<Option<LogRow>> {
+        let (t, id) = (tenant.to_string(), id.to_string());
+        self.reader.run(move |c| events::leaf(c, &t, &id)).await
+    }
+    async fn log_rows(
+        &self,
+        filter: Option<&scimtrail_core::Filter>,
+        after: Option<u64>,
+        limit: usize,
+    ) -> StoreResult<Vec<LogRow>> {
+        let f = filter.cloned();
+        self.reader
+            .run(move |c| events::log_rows(c, f.as_ref(), after, limit))
+            .await
+    }
+    async fn tree_size(&self) -> StoreResult<u64> {
+        self.reader.run(tree::size).await
+    }
+    async fn tree_root(&self, size: u64) -> StoreResult<[u8; 32]> {
+        self.reader.run(move |c| tree::root(c, size)).await
+    }
+    async fn inclusion_proof(&self, seq: u64, size: u64) -> StoreResult<Vec<[u8; 32]>> {
+        self.reader
+            .run(move |c| tree::inclusion(c, seq, size))
+            .await
+    }
+    async fn consistency_proof(&self, from: u64, to: u64) -> StoreResult<Vec<[u8; 32]>> {
+        self.reader
+            .run(move |c| tree::consistency(c, from, to))
+            .await
+    }
+    async fn checkpoint(&self, sign: CheckpointSigner) -> StoreResult<Option<StoredCheckpoint>> {
+        let time = scimtrail_audit::format_time(time::OffsetDateTime::now_utc());
+        match self
+            .committer
+            .submit(writer::Job::Checkpoint(sign, time))
+            .await?
+        {
+            writer::Output::Checkpoint(c) => Ok(c),
+            _ => Err(StoreError::Backend("unexpected writer answer".into())),
+        }
+    }
+    async fn checkpoints(
+        &self,
+        before: Option<u64>,
+        count: usize,
+    ) -> StoreResult<Vec<StoredCheckpoint>> {
+        self.reader
+            .run(move |c| tree::checkpoints(c, before, count))
+            .await
+    }
+    async fn prune(
+        &self,
+        before: &str,
+        dry_run: bool,
+        event: AuditEvent,
+    ) -> StoreResult<PruneReport> {
+        let job = writer::Job::Prune {
+            before: before.to_string(),
+            dry_run,
+            event,
+        };
+        match self.committer.submit(job).await? {
+            writer::Output::Pruned(r) => Ok(r),
+            _ => Err(StoreError::Backend("unexpected writer answer".into())),
+        }
     }
     async fn get(
         &self,

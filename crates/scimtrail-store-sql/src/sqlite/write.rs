@@ -4,7 +4,8 @@
 use std::collections::HashMap;
 
 use rusqlite::{params, Connection, OptionalExtension};
-use scimtrail_audit::{seal, AuditEvent};
+use scimtrail_audit::commitment::new_salt;
+use scimtrail_audit::{seal, AuditEvent, Sealed};
 use scimtrail_store::{Member, MemberDelta, ResourceWrite, StoreError, StoreResult, WriteKind};
 use serde_json::Value;
 
@@ -147,14 +148,23 @@ pub fn write(
     Ok(sealed)
 }
 
-/// Seal the event at `seq` and insert it.
+/// Seal the event at `seq` and append it: its commitment row, its payload and its stored
+/// Merkle hashes, in the caller's transaction.
 pub fn append(conn: &Connection, event: AuditEvent, seq: i64) -> StoreResult<AuditEvent> {
-    let sealed = seal(event, seq as u64).map_err(|e| StoreError::Backend(e.to_string()))?;
+    let sealed =
+        seal(event, seq as u64, &new_salt()).map_err(|e| StoreError::Backend(e.to_string()))?;
+    insert_sealed(conn, &sealed, seq)?;
+    super::tree::append(conn, seq as u64, sealed.leaf_hash)?;
+    Ok(sealed.event)
+}
+
+/// The event and payload rows of a sealed event.
+pub fn insert_sealed(conn: &Connection, sealed: &Sealed, seq: i64) -> StoreResult<()> {
     let e = &sealed.event;
     conn.prepare_cached(
         "INSERT INTO audit_events (seq, id, tenant, time, request_id, parent_id, actor_kind, \
          actor_id, actor_name, actor_client, action, method, scim_op, target_type, target_id, \
-         target_external_id, result, status, leaf_hash, body) \
+         target_external_id, result, status, leaf_hash, commitment) \
          VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
     )
     .and_then(|mut s| {
@@ -178,11 +188,14 @@ pub fn append(conn: &Connection, event: AuditEvent, seq: i64) -> StoreResult<Aud
             e.outcome.result,
             e.outcome.status,
             &sealed.leaf_hash[..],
-            sealed.canonical
+            sealed.commitment
         ])
     })
     .map_err(db)?;
-    Ok(sealed.event)
+    conn.prepare_cached("INSERT INTO audit_payloads (seq, salt, vals) VALUES (?, ?, ?)")
+        .and_then(|mut s| s.execute(params![seq, sealed.payload.salt, sealed.payload.values]))
+        .map_err(db)?;
+    Ok(())
 }
 
 /// The difference between a Group's live members and a complete new member list. Members

@@ -6,6 +6,15 @@
 //! consumes no `seq` — and commits once. Nobody is answered before that commit, so a crash loses
 //! only requests that were never answered, and each job keeps its all-or-nothing guarantee.
 //!
+//! A job error that takes the whole transaction down with it (disk full, an I/O error: SQLite
+//! rolls back and the connection is back in autocommit) aborts the batch: no later job runs —
+//! its savepoint would otherwise open a transaction of its own and commit with a `seq` above
+//! the rolled-back ones — and every job is answered that nothing of it was committed. So no
+//! gap, no acknowledged write lost, and no write reported failed that committed.
+//!
+//! Checkpoints are signed here too, between batches: only over committed state, after making
+//! it durable (see [`Durability`]).
+//!
 //! Why a plain thread with a synchronous binding: every statement of a batch then runs without a
 //! hand-off between threads (an async driver pays a channel round trip per statement), which was
 //! the main cost of a write. Reads stay on the async reader pool and never wait for the writer.
@@ -15,7 +24,9 @@ use std::time::Duration;
 
 use rusqlite::{Connection, TransactionBehavior};
 use scimtrail_audit::AuditEvent;
-use scimtrail_store::{ResourceWrite, StoreError, StoreResult};
+use scimtrail_store::{
+    CheckpointSigner, PruneReport, ResourceWrite, StoreError, StoreResult, StoredCheckpoint,
+};
 use tokio::sync::{mpsc, oneshot};
 
 use super::write::{self, db};
@@ -25,14 +36,50 @@ pub const MAX_BATCH: usize = 256;
 /// Queue depth before submitters wait (backpressure).
 const QUEUE: usize = 4096;
 
+/// When a commit is durable, i.e. survives a power loss.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Durability {
+    /// Every commit is synced before it is answered (`synchronous = FULL`). The default.
+    #[default]
+    Commit,
+    /// Commits are synced at least before each checkpoint is signed (`synchronous = NORMAL`
+    /// and a WAL checkpoint before signing): a power loss may lose the last acknowledged
+    /// writes, never a write a signed checkpoint covers.
+    Checkpoint,
+}
+
+/// Options of the SQLite store.
+#[derive(Debug, Clone, Default)]
+pub struct SqliteOptions {
+    pub durability: Durability,
+    /// Cap the database at this many pages (`PRAGMA max_page_count`): writes beyond fail as
+    /// on a full disk.
+    pub max_page_count: Option<u64>,
+}
+
 pub enum Job {
     Write(Box<ResourceWrite>, AuditEvent),
     Append(AuditEvent),
+    Prune {
+        before: String,
+        dry_run: bool,
+        event: AuditEvent,
+    },
+    /// Runs alone, between batches.
+    Checkpoint(CheckpointSigner, String),
+}
+
+// Moved once through a channel per job; boxing the event would only add an allocation.
+#[allow(clippy::large_enum_variant)]
+pub enum Output {
+    Event(AuditEvent),
+    Pruned(PruneReport),
+    Checkpoint(Option<StoredCheckpoint>),
 }
 
 struct Pending {
     job: Job,
-    reply: oneshot::Sender<StoreResult<AuditEvent>>,
+    reply: oneshot::Sender<StoreResult<Output>>,
 }
 
 pub struct Writer {
@@ -41,25 +88,34 @@ pub struct Writer {
 
 impl Writer {
     /// Open the writer connection on an existing, migrated database and start its thread.
-    pub fn start(path: &Path) -> StoreResult<Self> {
+    pub fn start(path: &Path, options: &SqliteOptions) -> StoreResult<Self> {
         let conn = Connection::open(path).map_err(db)?;
         conn.busy_timeout(Duration::from_secs(10)).map_err(db)?;
-        conn.execute_batch(
-            "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON; \
-             PRAGMA temp_store = MEMORY; PRAGMA cache_size = -32768;",
-        )
+        let sync = match options.durability {
+            Durability::Commit => "FULL",
+            Durability::Checkpoint => "NORMAL",
+        };
+        conn.execute_batch(&format!(
+            "PRAGMA journal_mode = WAL; PRAGMA synchronous = {sync}; PRAGMA foreign_keys = ON; \
+             PRAGMA temp_store = MEMORY; PRAGMA cache_size = -32768;"
+        ))
         .map_err(db)?;
+        if let Some(pages) = options.max_page_count {
+            conn.query_row(&format!("PRAGMA max_page_count = {pages}"), [], |_| Ok(()))
+                .map_err(db)?;
+        }
         conn.set_prepared_statement_cache_capacity(64);
+        let durability = options.durability;
         let (queue, rx) = mpsc::channel(QUEUE);
         std::thread::Builder::new()
             .name("scimtrail-writer".into())
-            .spawn(move || run(conn, rx))
+            .spawn(move || run(conn, rx, durability))
             .map_err(|e| StoreError::Backend(format!("cannot start the writer thread: {e}")))?;
         Ok(Writer { queue })
     }
 
     /// Run a job; resolves once it is committed (or failed).
-    pub async fn submit(&self, job: Job) -> StoreResult<AuditEvent> {
+    pub async fn submit(&self, job: Job) -> StoreResult<Output> {
         let stopped = || StoreError::Backend("the writer has stopped".into());
         let (reply, answer) = oneshot::channel();
         self.queue
@@ -68,13 +124,45 @@ impl Writer {
             .map_err(|_| stopped())?;
         answer.await.map_err(|_| stopped())?
     }
+
+    pub async fn event(&self, job: Job) -> StoreResult<AuditEvent> {
+        match self.submit(job).await? {
+            Output::Event(e) => Ok(e),
+            _ => Err(StoreError::Backend("unexpected writer answer".into())),
+        }
+    }
 }
 
-fn run(mut conn: Connection, mut rx: mpsc::Receiver<Pending>) {
-    while let Some(first) = rx.blocking_recv() {
+fn run(mut conn: Connection, mut rx: mpsc::Receiver<Pending>, durability: Durability) {
+    let mut held: Option<Pending> = None;
+    loop {
+        let first = match held.take() {
+            Some(p) => p,
+            None => match rx.blocking_recv() {
+                Some(p) => p,
+                None => return,
+            },
+        };
+        if let Job::Checkpoint(..) = first.job {
+            let Pending { job, reply } = first;
+            if let Job::Checkpoint(sign, time) = job {
+                let run = std::panic::AssertUnwindSafe(|| {
+                    sign_checkpoint(&mut conn, durability, sign, time)
+                });
+                let result = std::panic::catch_unwind(run).unwrap_or_else(|_| {
+                    Err(StoreError::Backend("checkpoint signing panicked".into()))
+                });
+                let _ = reply.send(result.map(Output::Checkpoint));
+            }
+            continue;
+        }
         let mut batch = vec![first];
         while batch.len() < MAX_BATCH {
             match rx.try_recv() {
+                Ok(p) if matches!(p.job, Job::Checkpoint(..)) => {
+                    held = Some(p);
+                    break;
+                }
                 Ok(p) => batch.push(p),
                 Err(_) => break,
             }
@@ -84,64 +172,104 @@ fn run(mut conn: Connection, mut rx: mpsc::Receiver<Pending>) {
         let run = std::panic::AssertUnwindSafe(|| commit_batch(&mut conn, batch));
         if std::panic::catch_unwind(run).is_err() {
             tracing::error!("a write batch panicked and was rolled back");
+            if !conn.is_autocommit() {
+                let _ = conn.execute_batch("ROLLBACK");
+            }
         }
     }
 }
 
-fn exec(conn: &Connection, job: Job, seq: i64) -> StoreResult<AuditEvent> {
+fn sign_checkpoint(
+    conn: &mut Connection,
+    durability: Durability,
+    sign: CheckpointSigner,
+    time: String,
+) -> StoreResult<Option<StoredCheckpoint>> {
+    if durability == Durability::Checkpoint {
+        // With synchronous = NORMAL the WAL is synced before a checkpoint copies it back, so
+        // every commit so far is durable once this returns.
+        conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()))
+            .map_err(db)?;
+    }
+    super::tree::checkpoint(conn, sign, time)
+}
+
+fn exec(conn: &Connection, job: Job, seq: i64) -> StoreResult<Output> {
     match job {
-        Job::Write(w, e) => write::write(conn, *w, e, seq),
-        Job::Append(e) => write::append(conn, e, seq),
+        Job::Write(w, e) => Ok(Output::Event(write::write(conn, *w, e, seq)?)),
+        Job::Append(e) => Ok(Output::Event(write::append(conn, e, seq)?)),
+        Job::Prune {
+            before,
+            dry_run,
+            event,
+        } => {
+            let mut report = super::events::prune(conn, &before, dry_run)?;
+            let mut event = event;
+            event.outcome.detail = Some(prune_detail(&before, &report));
+            let sealed = write::append(conn, event, seq)?;
+            report.event_seq = sealed.seq;
+            Ok(Output::Pruned(report))
+        }
+        Job::Checkpoint(..) => Err(StoreError::Backend(
+            "a checkpoint cannot run inside a batch".into(),
+        )),
     }
 }
 
-type Answer = (
-    oneshot::Sender<StoreResult<AuditEvent>>,
-    StoreResult<AuditEvent>,
-);
+fn prune_detail(before: &str, r: &PruneReport) -> String {
+    let verb = if r.dry_run { "would remove" } else { "removed" };
+    match (r.first_seq, r.last_seq) {
+        (Some(a), Some(b)) => format!(
+            "{verb} the payloads of {} events older than {before} (seq {a} to {b})",
+            r.payloads
+        ),
+        _ => format!("{verb} no payloads: none older than {before}"),
+    }
+}
+
+type Answer = (oneshot::Sender<StoreResult<Output>>, StoreResult<Output>);
+
+fn aborted(why: &str) -> StoreError {
+    StoreError::Backend(format!(
+        "the write batch was rolled back ({why}); nothing of this request was stored"
+    ))
+}
 
 fn commit_batch(conn: &mut Connection, batch: Vec<Pending>) {
     let mut answers: Vec<Answer> = Vec::with_capacity(batch.len());
-    let outcome = (|| -> Result<(), StoreError> {
+    let mut jobs = batch.into_iter();
+    // `Err` carries why the whole transaction is gone: then nothing of the batch committed.
+    let outcome = (|| -> Result<(), String> {
         let mut tx = conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
-            .map_err(db)?;
-        let mut next: i64 = tx
-            .query_row(
-                "SELECT COALESCE(MAX(seq) + 1, 0) FROM audit_events",
-                [],
-                |r| r.get(0),
-            )
-            .map_err(db)?;
-        let mut jobs = batch.into_iter();
+            .map_err(|e| e.to_string())?;
+        let mut next = super::tree::size(&tx).map_err(|e| e.to_string())? as i64;
         for Pending { job, reply } in jobs.by_ref() {
             let result = {
                 // Dropping the savepoint without `commit` rolls this job back alone.
-                let sp = match tx.savepoint() {
-                    Ok(sp) => sp,
-                    Err(e) => {
-                        answers.push((reply, Err(db(e))));
-                        break;
-                    }
-                };
-                match exec(&sp, job, next) {
-                    Ok(event) => sp.commit().map(|()| event).map_err(db),
-                    Err(e) => Err(e),
+                match tx.savepoint() {
+                    Ok(sp) => match exec(&sp, job, next) {
+                        Ok(out) => sp.commit().map(|()| out).map_err(db),
+                        Err(e) => Err(e),
+                    },
+                    Err(e) => Err(db(e)),
                 }
             };
-            if result.is_ok() {
+            let failed = result.is_err();
+            if !failed {
                 next += 1;
             }
+            let lost = failed.then(|| result.as_ref().err().map(|e| e.to_string()));
             answers.push((reply, result));
+            if tx.is_autocommit() {
+                // SQLite rolled the whole transaction back: stop before anything else runs
+                // outside it.
+                return Err(lost
+                    .flatten()
+                    .unwrap_or_else(|| "the transaction ended".into()));
+            }
         }
-        // Jobs left over after a savepoint failure are not run.
-        for Pending { reply, .. } in jobs {
-            answers.push((
-                reply,
-                Err(StoreError::Backend("write batch aborted".into())),
-            ));
-        }
-        tx.commit().map_err(db)
+        tx.commit().map_err(|e| e.to_string())
     })();
     match outcome {
         Ok(()) => {
@@ -149,11 +277,16 @@ fn commit_batch(conn: &mut Connection, batch: Vec<Pending>) {
                 let _ = reply.send(result);
             }
         }
-        Err(e) => {
-            // Nothing of the batch was committed: every job fails, keeping its own error if any.
-            tracing::error!(error = %e, "write batch rolled back");
-            for (reply, result) in answers {
-                let _ = reply.send(result.and(Err(StoreError::Backend(e.to_string()))));
+        Err(why) => {
+            if !conn.is_autocommit() {
+                let _ = conn.execute_batch("ROLLBACK");
+            }
+            tracing::error!(error = %why, "write batch rolled back");
+            for (reply, _) in answers {
+                let _ = reply.send(Err(aborted(&why)));
+            }
+            for Pending { reply, .. } in jobs {
+                let _ = reply.send(Err(aborted(&why)));
             }
         }
     }

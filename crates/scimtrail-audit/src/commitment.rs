@@ -1,0 +1,269 @@
+//! Leaf format v1: the commitment form of an event, and the payloads stored apart from it.
+//!
+//! A leaf must outlive the data it commits to (retention drops old bodies, an erasure drops a
+//! person's values), so it never hashes a body or an attribute value directly. The commitment
+//! form is the event with `request.body`, `response.body` and every `old`/`new` of `changes`
+//! replaced by a salted digest `{"sha256": base64(SHA-256(salt ‖ JCS(value))), "size": n}`,
+//! plus `"leafFormat": 1`. Its bytes are RFC 8785 canonical JSON and
+//! `leaf = SHA-256(0x00 ‖ commitment bytes)`.
+//!
+//! The payload of an event is its 16-byte salt and the JCS bytes of each digested value,
+//! concatenated in digest order (request body, response body, then `old`, `new` of each
+//! change); each digest's `size` says where one value ends. Removing the payload (prune,
+//! erasure) leaves the commitment, and so every root and checkpoint, intact.
+
+use base64::engine::general_purpose::STANDARD as B64;
+use base64::Engine as _;
+use serde::Deserialize;
+use serde_json::{json, Map, Value};
+use sha2::{Digest as _, Sha256};
+
+use crate::event::AuditEvent;
+
+/// The `leafFormat` of the commitment form this crate writes.
+pub const LEAF_FORMAT: u64 = 1;
+/// Salt bytes per event.
+pub const SALT_LEN: usize = 16;
+
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct SealError(pub String);
+
+fn err(e: impl std::fmt::Display) -> SealError {
+    SealError(e.to_string())
+}
+
+/// RFC 8785 canonical JSON of a value.
+pub fn canonical(v: &Value) -> Result<String, SealError> {
+    serde_json_canonicalizer::to_string(v).map_err(err)
+}
+
+/// `SHA-256(0x00 ‖ bytes)`: the RFC 6962 leaf hash.
+pub fn leaf_hash(bytes: &[u8]) -> [u8; 32] {
+    let mut h = Sha256::new();
+    h.update([0u8]);
+    h.update(bytes);
+    h.finalize().into()
+}
+
+/// `base64(SHA-256(salt ‖ bytes))`.
+pub fn value_digest(salt: &[u8], bytes: &[u8]) -> String {
+    let mut h = Sha256::new();
+    h.update(salt);
+    h.update(bytes);
+    B64.encode(h.finalize())
+}
+
+/// The payload kept apart from the commitment bytes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredPayload {
+    pub salt: Vec<u8>,
+    /// The JCS bytes of every digested value, concatenated in digest order.
+    pub values: String,
+}
+
+/// An event at its position: the event as the API shows it (with `seq` and `leafHash`), its
+/// commitment bytes, its leaf hash and its payload.
+#[derive(Debug, Clone)]
+pub struct Sealed {
+    pub event: AuditEvent,
+    pub commitment: String,
+    pub leaf_hash: [u8; 32],
+    pub payload: StoredPayload,
+}
+
+/// A fresh random salt.
+pub fn new_salt() -> [u8; SALT_LEN] {
+    rand::random()
+}
+
+/// Give the event its `seq` and build its commitment form with `salt`.
+pub fn seal(mut event: AuditEvent, seq: u64, salt: &[u8]) -> Result<Sealed, SealError> {
+    event.seq = Some(seq);
+    event.leaf_hash = None;
+    let mut value = serde_json::to_value(&event).map_err(err)?;
+    let obj = value
+        .as_object_mut()
+        .ok_or_else(|| SealError("an event is a JSON object".into()))?;
+    obj.remove("leafHash");
+    obj.insert("leafFormat".into(), json!(LEAF_FORMAT));
+    let mut values = String::new();
+    let mut digest = |slot: &mut Value| -> Result<(), SealError> {
+        let bytes = canonical(slot)?;
+        *slot = json!({"sha256": value_digest(salt, bytes.as_bytes()), "size": bytes.len()});
+        values.push_str(&bytes);
+        Ok(())
+    };
+    for side in ["request", "response"] {
+        if let Some(body) = obj.get_mut(side).and_then(|p| p.get_mut("body")) {
+            digest(body)?;
+        }
+    }
+    if let Some(changes) = obj.get_mut("changes").and_then(Value::as_array_mut) {
+        for c in changes {
+            for k in ["old", "new"] {
+                if let Some(v) = c.get_mut(k) {
+                    digest(v)?;
+                }
+            }
+        }
+    }
+    let commitment = canonical(&value)?;
+    let hash = leaf_hash(commitment.as_bytes());
+    event.leaf_hash = Some(B64.encode(hash));
+    Ok(Sealed {
+        event,
+        commitment,
+        leaf_hash: hash,
+        payload: StoredPayload {
+            salt: salt.to_vec(),
+            values,
+        },
+    })
+}
+
+/// The digests of a commitment, in payload order: all a verifier needs of the leaf.
+#[derive(Debug, Deserialize)]
+pub struct LeafView {
+    #[serde(rename = "leafFormat")]
+    pub leaf_format: u64,
+    pub seq: u64,
+    pub id: String,
+    pub request: BodyView,
+    pub response: BodyView,
+    pub changes: Vec<ChangeView>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct BodyView {
+    pub body: DigestView,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct ChangeView {
+    pub old: DigestView,
+    pub new: DigestView,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct DigestView {
+    pub sha256: String,
+    pub size: usize,
+}
+
+impl LeafView {
+    pub fn parse(commitment: &str) -> Result<LeafView, SealError> {
+        let v: LeafView = serde_json::from_str(commitment)
+            .map_err(|e| SealError(format!("not a v1 commitment form: {e}")))?;
+        if v.leaf_format != LEAF_FORMAT {
+            return Err(SealError(format!("unknown leafFormat {}", v.leaf_format)));
+        }
+        Ok(v)
+    }
+
+    /// The digests in payload order.
+    pub fn digests(&self) -> impl Iterator<Item = &DigestView> {
+        [&self.request.body, &self.response.body]
+            .into_iter()
+            .chain(self.changes.iter().flat_map(|c| [&c.old, &c.new]))
+    }
+
+    /// Check a payload against the digests; names the first value that does not match.
+    pub fn check_payload(&self, payload: &StoredPayload) -> Result<(), SealError> {
+        let bytes = payload.values.as_bytes();
+        let mut at = 0usize;
+        for (i, d) in self.digests().enumerate() {
+            let end = at.saturating_add(d.size);
+            let part = bytes
+                .get(at..end)
+                .ok_or_else(|| SealError(format!("payload is shorter than digest {i} says")))?;
+            if value_digest(&payload.salt, part) != d.sha256 {
+                return Err(SealError(format!(
+                    "payload value {} ({}) does not match its digest",
+                    i,
+                    digest_name(i)
+                )));
+            }
+            at = end;
+        }
+        if at != bytes.len() {
+            return Err(SealError("payload is longer than its digests say".into()));
+        }
+        Ok(())
+    }
+
+    /// Split a payload into its values (after [`check_payload`](Self::check_payload)).
+    pub fn split_payload(&self, payload: &StoredPayload) -> Result<Vec<Value>, SealError> {
+        let mut at = 0usize;
+        let mut out = Vec::new();
+        for d in self.digests() {
+            let end = at.saturating_add(d.size);
+            let part = payload
+                .values
+                .get(at..end)
+                .ok_or_else(|| SealError("payload does not fit its digests".into()))?;
+            out.push(serde_json::from_str(part).map_err(err)?);
+            at = end;
+        }
+        Ok(out)
+    }
+}
+
+fn digest_name(i: usize) -> String {
+    match i {
+        0 => "request.body".into(),
+        1 => "response.body".into(),
+        n => format!(
+            "changes[{}].{}",
+            (n - 2) / 2,
+            if n % 2 == 0 { "old" } else { "new" }
+        ),
+    }
+}
+
+/// Reassemble the event the API shows from its commitment bytes and, if it survives, its
+/// payload (and then its `salt`, so anyone can recompute the digests). A pruned event keeps
+/// its digests in place of the values and says `"pruned": true`.
+pub fn open(
+    commitment: &str,
+    leaf: &[u8],
+    payload: Option<&StoredPayload>,
+) -> Result<Value, SealError> {
+    let mut event: Value = serde_json::from_str(commitment).map_err(err)?;
+    let obj: &mut Map<String, Value> = event
+        .as_object_mut()
+        .ok_or_else(|| SealError("a commitment is a JSON object".into()))?;
+    let values = match payload {
+        Some(p) => Some(LeafView::parse(commitment)?.split_payload(p)?),
+        None => None,
+    };
+    match values {
+        Some(values) => {
+            if let Some(p) = payload {
+                obj.insert("salt".into(), Value::String(B64.encode(&p.salt)));
+            }
+            let mut it = values.into_iter();
+            let mut fill = |slot: Option<&mut Value>| {
+                if let (Some(slot), Some(v)) = (slot, it.next()) {
+                    *slot = v;
+                }
+            };
+            fill(obj.get_mut("request").and_then(|p| p.get_mut("body")));
+            fill(obj.get_mut("response").and_then(|p| p.get_mut("body")));
+            if let Some(changes) = obj.get_mut("changes").and_then(Value::as_array_mut) {
+                for c in changes {
+                    fill(c.get_mut("old"));
+                    fill(c.get_mut("new"));
+                }
+            }
+        }
+        None => {
+            obj.insert("pruned".into(), Value::Bool(true));
+        }
+    }
+    obj.insert("leafHash".into(), Value::String(B64.encode(leaf)));
+    Ok(event)
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,72 @@
+//! The one-time upgrade of events written before leaf format v1.
+//!
+//! Those events stored their whole canonical JSON as the leaf. Leaf format v1 commits to a
+//! salted digest of each body and value instead, so each old event is re-sealed: its
+//! commitment and leaf recomputed, its payload split off, its stored tree hashes written. This
+//! rewrites leaves, which a tamper-evident log must never do — it is allowed here only because
+//! no checkpoint existed before v1, and it refuses to run if one does.
+
+use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
+use scimtrail_audit::commitment::new_salt;
+use scimtrail_audit::{seal, AuditEvent};
+use scimtrail_store::{StoreError, StoreResult};
+
+use super::write::{db, insert_sealed};
+
+pub fn run(conn: &mut Connection) -> StoreResult<()> {
+    let pending: Option<String> = conn
+        .query_row(
+            "SELECT value FROM log_meta WHERE key = 'leaf_upgrade'",
+            [],
+            |r| r.get(0),
+        )
+        .optional()
+        .map_err(db)?;
+    if pending.as_deref() != Some("pending") {
+        return Ok(());
+    }
+    let tx = conn
+        .transaction_with_behavior(TransactionBehavior::Immediate)
+        .map_err(db)?;
+    let signed: i64 = tx
+        .query_row("SELECT COUNT(*) FROM checkpoints", [], |r| r.get(0))
+        .map_err(db)?;
+    if signed > 0 {
+        return Err(StoreError::Backend(
+            "refusing to re-seal old events: checkpoints have been signed".into(),
+        ));
+    }
+    let rows: Vec<(i64, String)> = {
+        let mut s = tx
+            .prepare("SELECT seq, commitment FROM audit_events ORDER BY seq")
+            .map_err(db)?;
+        let rows = s
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+            .map_err(db)?;
+        rows.collect::<rusqlite::Result<_>>().map_err(db)?
+    };
+    tx.execute("DELETE FROM audit_events", []).map_err(db)?;
+    tx.execute("DELETE FROM merkle_hashes", []).map_err(db)?;
+    tx.execute("DELETE FROM audit_payloads", []).map_err(db)?;
+    for (expected, (seq, body)) in rows.into_iter().enumerate() {
+        if seq != expected as i64 {
+            return Err(StoreError::Backend(format!(
+                "cannot upgrade the log: seq {expected} is missing"
+            )));
+        }
+        let event: AuditEvent = serde_json::from_str(&body)
+            .map_err(|e| StoreError::Backend(format!("cannot upgrade event seq {seq}: {e}")))?;
+        let sealed =
+            seal(event, seq as u64, &new_salt()).map_err(|e| StoreError::Backend(e.to_string()))?;
+        insert_sealed(&tx, &sealed, seq)?;
+        super::tree::append(&tx, seq as u64, sealed.leaf_hash)?;
+    }
+    tx.execute(
+        "UPDATE log_meta SET value = ?1 WHERE key = 'leaf_upgrade'",
+        params!["done"],
+    )
+    .map_err(db)?;
+    tx.commit().map_err(db)?;
+    tracing::info!("re-sealed the audit log in leaf format v1");
+    Ok(())
+}
