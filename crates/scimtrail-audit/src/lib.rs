@@ -10,12 +10,14 @@
 //!
 //! Redaction is structural and happens before an event is built: secrets never enter an event.
 
+pub mod bundle;
 pub mod checkpoint;
 pub mod commitment;
 pub mod diff;
 pub mod event;
 pub mod merkle;
 pub mod redact;
+pub mod verify;
 
 pub use commitment::{leaf_hash, seal, SealError, Sealed, StoredPayload};
 pub use diff::{diff, Change};

@@ -53,6 +53,25 @@ pub struct ServeArgs {
     /// More attribute names to redact in the audit log (comma-separated), e.g. employeeNumber.
     #[arg(long, env = "SCIMTRAIL_REDACT_ATTRIBUTES", value_delimiter = ',')]
     pub redact_attributes: Option<Vec<String>>,
+    /// The log's Ed25519 signing key (C2SP note key); generated on first start. Default:
+    /// log-key in the data directory (the database's folder).
+    #[arg(long, env = "SCIMTRAIL_LOG_KEY")]
+    pub log_key: Option<PathBuf>,
+    /// Checkpoint origin (default: <system name>/scimtrail).
+    #[arg(long, env = "SCIMTRAIL_LOG_ORIGIN")]
+    pub log_origin: Option<String>,
+    /// File each signed checkpoint is appended to, outside the database. Default:
+    /// checkpoints.jsonl in the data directory.
+    #[arg(long, env = "SCIMTRAIL_CHECKPOINT_LOG")]
+    pub checkpoint_log: Option<PathBuf>,
+    /// URL each signed checkpoint is POSTed to (text/plain), e.g. a witness or archive.
+    #[arg(long, env = "SCIMTRAIL_CHECKPOINT_URL")]
+    pub checkpoint_url: Option<String>,
+    /// commit (default): every acknowledged write survives a power loss. checkpoint: writes
+    /// are synced before each checkpoint is signed, so a power loss may lose the last
+    /// acknowledged writes but never a signed one (faster).
+    #[arg(long, env = "SCIMTRAIL_DURABILITY")]
+    pub durability: Option<String>,
 }
 
 /// The TOML file: every key optional.
@@ -67,6 +86,11 @@ pub struct FileConfig {
     pub audit_body_cap: Option<usize>,
     pub log_format: Option<String>,
     pub redact_attributes: Option<Vec<String>>,
+    pub log_key: Option<PathBuf>,
+    pub log_origin: Option<String>,
+    pub checkpoint_log: Option<PathBuf>,
+    pub checkpoint_url: Option<String>,
+    pub durability: Option<String>,
 }
 
 /// The settings `serve` runs with.
@@ -80,6 +104,11 @@ pub struct Settings {
     pub audit_body_cap: usize,
     pub log_json: bool,
     pub redact_attributes: Vec<String>,
+    pub log_key: PathBuf,
+    pub log_origin: String,
+    pub checkpoint_log: PathBuf,
+    pub checkpoint_url: Option<String>,
+    pub durability: scimtrail_store_sql::Durability,
 }
 
 impl ServeArgs {
@@ -101,21 +130,48 @@ impl ServeArgs {
             log_format == "text" || log_format == "json",
             "log format must be 'text' or 'json', not {log_format:?}"
         );
+        let database = self
+            .db
+            .database
+            .or(file.database)
+            .unwrap_or_else(|| DEFAULT_DATABASE.into());
+        let data_dir = crate::logkey::data_dir(&database);
+        let system_name = self
+            .system_name
+            .or(file.system_name)
+            .unwrap_or_else(|| gethostname::gethostname().to_string_lossy().into_owned());
+        let durability = match self
+            .durability
+            .or(file.durability)
+            .as_deref()
+            .unwrap_or("commit")
+        {
+            "commit" => scimtrail_store_sql::Durability::Commit,
+            "checkpoint" => scimtrail_store_sql::Durability::Checkpoint,
+            other => anyhow::bail!("durability must be 'commit' or 'checkpoint', not {other:?}"),
+        };
         Ok(Settings {
+            log_key: self
+                .log_key
+                .or(file.log_key)
+                .unwrap_or_else(|| data_dir.join("log-key")),
+            log_origin: self
+                .log_origin
+                .or(file.log_origin)
+                .unwrap_or_else(|| scimtrail_server::default_origin(&system_name)),
+            checkpoint_log: self
+                .checkpoint_log
+                .or(file.checkpoint_log)
+                .unwrap_or_else(|| data_dir.join("checkpoints.jsonl")),
+            checkpoint_url: self.checkpoint_url.or(file.checkpoint_url),
+            durability,
             listen: self
                 .listen
                 .or(file.listen)
                 .unwrap_or_else(|| DEFAULT_LISTEN.into()),
-            database: self
-                .db
-                .database
-                .or(file.database)
-                .unwrap_or_else(|| DEFAULT_DATABASE.into()),
+            database,
             base_url: self.base_url.or(file.base_url),
-            system_name: self
-                .system_name
-                .or(file.system_name)
-                .unwrap_or_else(|| gethostname::gethostname().to_string_lossy().into_owned()),
+            system_name,
             max_body_bytes: self
                 .max_body_bytes
                 .or(file.max_body_bytes)

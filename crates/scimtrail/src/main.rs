@@ -1,6 +1,8 @@
 //! The `scimtrail` binary: command-line parsing, configuration, and wiring.
 
+mod audit;
 mod config;
+mod logkey;
 mod serve;
 mod token;
 
@@ -20,10 +22,13 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Run the server.
-    Serve(config::ServeArgs),
+    Serve(Box<config::ServeArgs>),
     /// Manage API tokens.
     #[command(subcommand)]
     Token(token::TokenCommand),
+    /// Verify, export and prune the tamper-evident audit log.
+    #[command(subcommand)]
+    Audit(audit::AuditCommand),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -33,8 +38,9 @@ fn main() -> anyhow::Result<()> {
         .build()?;
     rt.block_on(async {
         match cli.command {
-            Command::Serve(args) => serve::run(args).await,
+            Command::Serve(args) => serve::run(*args).await,
             Command::Token(cmd) => token::run(cmd).await,
+            Command::Audit(cmd) => audit::run(cmd).await,
         }
     })
 }

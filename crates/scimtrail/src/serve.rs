@@ -3,6 +3,7 @@
 use std::sync::Arc;
 
 use anyhow::Context as _;
+use scimtrail_server::transparency::{CheckpointSinks, LogIdentity};
 use scimtrail_server::{auth, AppState, ServerConfig};
 use tokio::net::TcpListener;
 
@@ -12,7 +13,11 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     let s = args.resolve()?;
     init_logging(s.log_json);
     let registry = Arc::new(scimtrail_core::Registry::builtin());
-    let store = scimtrail_store_sql::connect(&s.database, registry.clone())
+    let options = scimtrail_store_sql::SqliteOptions {
+        durability: s.durability,
+        ..Default::default()
+    };
+    let store = scimtrail_store_sql::connect_with(&s.database, registry.clone(), &options)
         .await
         .with_context(|| {
             format!(
@@ -27,7 +32,16 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         max_body_bytes: s.max_body_bytes,
         audit_body_cap: s.audit_body_cap,
         redact_attributes: s.redact_attributes.clone(),
+        checkpoint_sinks: CheckpointSinks {
+            file: Some(s.checkpoint_log.clone()),
+            url: s.checkpoint_url.clone(),
+        },
         ..ServerConfig::default()
+    };
+    let signer = crate::logkey::load_or_create(&s.log_key, &s.log_origin)?;
+    let log = LogIdentity {
+        signer,
+        origin: s.log_origin.clone(),
     };
     let env_token = std::env::var("SCIMTRAIL_BOOTSTRAP_TOKEN").ok();
     if let Some(token) =
@@ -42,7 +56,8 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     let addr = listener.local_addr()?;
     println!("scimtrail listening on http://{addr} (SCIM base http://{addr}/scim/v2)");
     tracing::info!(%addr, database = %scimtrail_store_sql::redact_url(&s.database), "started");
-    let state = AppState::new(store, registry, config);
+    tracing::info!(origin = %log.origin, vkey = %log.signer.vkey(), checkpoints = %s.checkpoint_log.display(), "tamper-evident log");
+    let state = AppState::new(store, registry, config).with_log(log);
     scimtrail_server::serve(listener, state, shutdown_signal()).await?;
     tracing::info!("stopped");
     Ok(())

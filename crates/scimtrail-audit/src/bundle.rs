@@ -1,0 +1,326 @@
+//! The offline bundle (DESIGN.md, docs/bundle.md): `checkpoint`, `log-key.pub`,
+//! `leaves.jsonl`, `payloads.jsonl`, `proofs.jsonl`. Written by `scimtrail audit export`,
+//! checked by `scimtrail audit verify --bundle` with nothing but the public key.
+
+use std::io::{BufRead, BufReader, BufWriter, Write};
+use std::path::{Path, PathBuf};
+
+use base64::engine::general_purpose::STANDARD as B64;
+use base64::Engine as _;
+use serde::Serialize;
+use serde_json::{json, Value};
+
+use crate::checkpoint::{open_checkpoint, parse_vkey, VerifiedCheckpoint};
+use crate::commitment::{canonical, leaf_hash, value_digest, LeafView, StoredPayload};
+use crate::merkle::{self, CompactRange, Hash};
+
+pub const CHECKPOINT: &str = "checkpoint";
+pub const LOG_KEY: &str = "log-key.pub";
+pub const LEAVES: &str = "leaves.jsonl";
+pub const PAYLOADS: &str = "payloads.jsonl";
+pub const PROOFS: &str = "proofs.jsonl";
+
+/// A bundle problem: the file, the line (1-based, when one is to blame) and what failed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, thiserror::Error)]
+#[error("{file}{}: {what}", line.map(|l| format!(":{l}")).unwrap_or_default())]
+pub struct BundleError {
+    pub file: String,
+    pub line: Option<usize>,
+    pub what: String,
+}
+
+fn berr(file: &str, line: Option<usize>, what: impl Into<String>) -> BundleError {
+    BundleError {
+        file: file.into(),
+        line,
+        what: what.into(),
+    }
+}
+
+/// One exported event.
+pub struct BundleEntry {
+    pub seq: u64,
+    pub commitment: String,
+    pub payload: Option<StoredPayload>,
+    /// Its inclusion proof in the checkpoint's tree.
+    pub proof: Vec<Hash>,
+}
+
+/// Writes a bundle entry by entry.
+pub struct BundleWriter {
+    dir: PathBuf,
+    leaves: BufWriter<std::fs::File>,
+    payloads: BufWriter<std::fs::File>,
+    proofs: BufWriter<std::fs::File>,
+    tree_size: u64,
+}
+
+fn create(dir: &Path, name: &str) -> std::io::Result<BufWriter<std::fs::File>> {
+    Ok(BufWriter::new(std::fs::File::create(dir.join(name))?))
+}
+
+impl BundleWriter {
+    pub fn create(
+        dir: &Path,
+        checkpoint_note: &str,
+        vkey: &str,
+        tree_size: u64,
+    ) -> std::io::Result<Self> {
+        std::fs::create_dir_all(dir)?;
+        std::fs::write(dir.join(CHECKPOINT), checkpoint_note)?;
+        std::fs::write(dir.join(LOG_KEY), format!("{}\n", vkey.trim()))?;
+        Ok(BundleWriter {
+            dir: dir.to_path_buf(),
+            leaves: create(dir, LEAVES)?,
+            payloads: create(dir, PAYLOADS)?,
+            proofs: create(dir, PROOFS)?,
+            tree_size,
+        })
+    }
+
+    pub fn push(&mut self, e: &BundleEntry) -> std::io::Result<()> {
+        let invalid = |m: String| std::io::Error::new(std::io::ErrorKind::InvalidData, m);
+        writeln!(self.leaves, "{}", e.commitment)?;
+        if let Some(p) = &e.payload {
+            let view = LeafView::parse(&e.commitment).map_err(|x| invalid(x.0))?;
+            let values = view.split_payload(p).map_err(|x| invalid(x.0))?;
+            let mut it = values.into_iter();
+            let request = it.next().unwrap_or(Value::Null);
+            let response = it.next().unwrap_or(Value::Null);
+            let mut changes = Vec::new();
+            while let (Some(old), Some(new)) = (it.next(), it.next()) {
+                changes.push(json!({"old": old, "new": new}));
+            }
+            let line = json!({"seq": e.seq, "salt": B64.encode(&p.salt), "request": request,
+                              "response": response, "changes": changes});
+            writeln!(self.payloads, "{line}")?;
+        }
+        let hashes: Vec<String> = e.proof.iter().map(|h| B64.encode(h)).collect();
+        let line = json!({"seq": e.seq, "treeSize": self.tree_size,
+                          "leafHash": B64.encode(leaf_hash(e.commitment.as_bytes())), "hashes": hashes});
+        writeln!(self.proofs, "{line}")
+    }
+
+    pub fn finish(mut self) -> std::io::Result<PathBuf> {
+        self.leaves.flush()?;
+        self.payloads.flush()?;
+        self.proofs.flush()?;
+        for f in [&self.leaves, &self.payloads, &self.proofs] {
+            f.get_ref().sync_all()?;
+        }
+        Ok(self.dir)
+    }
+}
+
+/// A verified bundle.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct BundleReport {
+    pub origin: String,
+    pub tree_size: u64,
+    pub root: String,
+    pub events: u64,
+    pub payloads: u64,
+    /// The bundle holds every leaf of the tree, and the root was rebuilt from them.
+    pub complete: bool,
+}
+
+fn lines(dir: &Path, name: &str) -> Result<Vec<String>, BundleError> {
+    let f = std::fs::File::open(dir.join(name))
+        .map_err(|e| berr(name, None, format!("cannot read: {e}")))?;
+    let mut out = Vec::new();
+    for (i, l) in BufReader::new(f).split(b'\n').enumerate() {
+        let l = l.map_err(|e| berr(name, Some(i + 1), format!("cannot read: {e}")))?;
+        let l = String::from_utf8(l).map_err(|_| berr(name, Some(i + 1), "not UTF-8"))?;
+        if l.is_empty() {
+            return Err(berr(name, Some(i + 1), "empty line"));
+        }
+        out.push(l);
+    }
+    Ok(out)
+}
+
+fn json_line(file: &str, n: usize, line: &str) -> Result<Value, BundleError> {
+    serde_json::from_str(line).map_err(|e| berr(file, Some(n), format!("not JSON: {e}")))
+}
+
+fn b64_hash(file: &str, n: usize, v: &Value, what: &str) -> Result<Hash, BundleError> {
+    v.as_str()
+        .and_then(|s| B64.decode(s).ok())
+        .and_then(|b| <[u8; 32]>::try_from(b.as_slice()).ok())
+        .ok_or_else(|| {
+            berr(
+                file,
+                Some(n),
+                format!("{what} is not a base64 SHA-256 hash"),
+            )
+        })
+}
+
+fn digest_of(v: &Value, salt: &[u8]) -> Result<(String, usize), String> {
+    let bytes = canonical(v).map_err(|e| e.0)?;
+    Ok((value_digest(salt, bytes.as_bytes()), bytes.len()))
+}
+
+/// Check a bundle with nothing but the verifier key `vkey`.
+pub fn verify(dir: &Path, vkey: &str) -> Result<BundleReport, BundleError> {
+    parse_vkey(vkey).map_err(|e| berr("key", None, e.0))?;
+    let note = std::fs::read(dir.join(CHECKPOINT))
+        .map_err(|e| berr(CHECKPOINT, None, format!("cannot read: {e}")))?;
+    let VerifiedCheckpoint { origin, size, root } =
+        open_checkpoint(&note, vkey).map_err(|e| berr(CHECKPOINT, None, e.0))?;
+    let leaves = lines(dir, LEAVES)?;
+    let proofs = lines(dir, PROOFS)?;
+    let payloads = lines(dir, PAYLOADS)?;
+    if proofs.len() != leaves.len() {
+        return Err(berr(
+            PROOFS,
+            None,
+            format!("{} proofs for {} leaves", proofs.len(), leaves.len()),
+        ));
+    }
+    let mut views = std::collections::HashMap::new();
+    let mut range = CompactRange::new();
+    let mut last: Option<u64> = None;
+    for (i, (leaf, proof)) in leaves.iter().zip(&proofs).enumerate() {
+        let n = i + 1;
+        let view = LeafView::parse(leaf).map_err(|e| berr(LEAVES, Some(n), e.0))?;
+        let seq = view.seq;
+        if last.is_some_and(|l| seq <= l) {
+            return Err(berr(LEAVES, Some(n), format!("seq {seq} is out of order")));
+        }
+        if seq >= size {
+            return Err(berr(
+                LEAVES,
+                Some(n),
+                format!("seq {seq} is beyond the checkpoint's tree of size {size}"),
+            ));
+        }
+        last = Some(seq);
+        let hash = leaf_hash(leaf.as_bytes());
+        let p = json_line(PROOFS, n, proof)?;
+        if p["seq"].as_u64() != Some(seq) {
+            return Err(berr(
+                PROOFS,
+                Some(n),
+                format!("this proof is not for seq {seq}"),
+            ));
+        }
+        if p["treeSize"].as_u64() != Some(size) {
+            return Err(berr(
+                PROOFS,
+                Some(n),
+                format!("treeSize is not the checkpoint's {size}"),
+            ));
+        }
+        if b64_hash(PROOFS, n, &p["leafHash"], "leafHash")? != hash {
+            return Err(berr(
+                LEAVES,
+                Some(n),
+                format!("seq {seq}: the leaf bytes do not hash to the proof's leafHash"),
+            ));
+        }
+        let path = p["hashes"]
+            .as_array()
+            .ok_or_else(|| berr(PROOFS, Some(n), "hashes is not a list"))?
+            .iter()
+            .map(|h| b64_hash(PROOFS, n, h, "a proof hash"))
+            .collect::<Result<Vec<_>, _>>()?;
+        merkle::verify_inclusion(&path, size, root, seq, hash).map_err(|_| {
+            berr(
+                PROOFS,
+                Some(n),
+                format!("the inclusion proof for seq {seq} does not lead to the checkpoint root"),
+            )
+        })?;
+        if range.size() == seq {
+            range.push(hash);
+        }
+        views.insert(seq, view);
+    }
+    let mut checked = 0u64;
+    let mut last: Option<u64> = None;
+    for (i, line) in payloads.iter().enumerate() {
+        let n = i + 1;
+        let p = json_line(PAYLOADS, n, line)?;
+        let seq = p["seq"]
+            .as_u64()
+            .ok_or_else(|| berr(PAYLOADS, Some(n), "no seq"))?;
+        if last.is_some_and(|l| seq <= l) {
+            return Err(berr(
+                PAYLOADS,
+                Some(n),
+                format!("seq {seq} is out of order"),
+            ));
+        }
+        last = Some(seq);
+        let view = views.get(&seq).ok_or_else(|| {
+            berr(
+                PAYLOADS,
+                Some(n),
+                format!("seq {seq} has no leaf in {LEAVES}"),
+            )
+        })?;
+        let salt = p["salt"]
+            .as_str()
+            .and_then(|s| B64.decode(s).ok())
+            .ok_or_else(|| berr(PAYLOADS, Some(n), "salt is not base64"))?;
+        let changes = p["changes"].as_array().cloned().unwrap_or_default();
+        if changes.len() != view.changes.len() {
+            return Err(berr(
+                PAYLOADS,
+                Some(n),
+                format!(
+                    "seq {seq}: {} change values for {} changes",
+                    changes.len(),
+                    view.changes.len()
+                ),
+            ));
+        }
+        let mut values = vec![
+            ("request", p["request"].clone()),
+            ("response", p["response"].clone()),
+        ];
+        for c in &changes {
+            values.push(("changes.old", c["old"].clone()));
+            values.push(("changes.new", c["new"].clone()));
+        }
+        for ((name, v), d) in values.iter().zip(view.digests()) {
+            let (digest, len) = digest_of(v, &salt).map_err(|e| berr(PAYLOADS, Some(n), e))?;
+            if digest != d.sha256 || len != d.size {
+                return Err(berr(
+                    PAYLOADS,
+                    Some(n),
+                    format!("seq {seq}: {name} does not match its digest in the leaf"),
+                ));
+            }
+        }
+        checked += 1;
+    }
+    let complete = range.size() == size && leaves.len() as u64 == size;
+    if complete && range.root() != root {
+        return Err(berr(
+            LEAVES,
+            None,
+            "the root rebuilt from all leaves is not the checkpoint's",
+        ));
+    }
+    Ok(BundleReport {
+        origin,
+        tree_size: size,
+        root: B64.encode(root),
+        events: leaves.len() as u64,
+        payloads: checked,
+        complete,
+    })
+}
+
+/// Read the first verifier key line of a key file.
+pub fn read_key_file(path: &Path) -> Result<String, BundleError> {
+    let name = path.display().to_string();
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| berr(&name, None, format!("cannot read: {e}")))?;
+    let key = text.lines().next().unwrap_or("").trim().to_string();
+    parse_vkey(&key).map_err(|e| berr(&name, Some(1), e.0))?;
+    Ok(key)
+}

@@ -1,0 +1,209 @@
+//! The log verifier: streams every leaf once, in `seq` order, and checks that
+//! - `seq` runs 0, 1, 2… without a gap;
+//! - each leaf's commitment bytes are a v1 commitment naming its own `seq`, and hash to the
+//!   stored leaf hash;
+//! - each surviving payload matches the digests of its commitment;
+//! - the tree rebuilt from the leaves has, at every checkpoint's size, that checkpoint's root
+//!   (checkpoints from the database and from the file outside it alike), and no checkpoint
+//!   covers more leaves than the log holds.
+//!
+//! It stops at the first failure and names it; memory stays O(log n) plus the checkpoints.
+
+use std::collections::BTreeMap;
+
+use base64::engine::general_purpose::STANDARD as B64;
+use base64::Engine as _;
+use serde::Serialize;
+
+use crate::commitment::{leaf_hash, LeafView, StoredPayload};
+use crate::merkle::{CompactRange, Hash};
+
+/// A checkpoint to hold the log to: where it came from, its size and root (its signature is
+/// checked by whoever loads it).
+#[derive(Debug, Clone)]
+pub struct Expected {
+    pub source: String,
+    pub size: u64,
+    pub root: Hash,
+}
+
+/// What went wrong, and where.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, thiserror::Error)]
+#[error("{}{what}", seq.map(|s| format!("seq {s}: ")).unwrap_or_default())]
+pub struct Failure {
+    /// The first bad `seq`, when one can be named.
+    pub seq: Option<u64>,
+    pub what: String,
+}
+
+fn fail(seq: Option<u64>, what: impl Into<String>) -> Failure {
+    Failure {
+        seq,
+        what: what.into(),
+    }
+}
+
+/// A verified log.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Report {
+    pub events: u64,
+    pub payloads: u64,
+    pub pruned: u64,
+    pub checkpoints: u64,
+    /// The largest checkpoint size verified.
+    pub checkpointed: u64,
+    pub root: String,
+}
+
+pub struct LogVerifier {
+    range: CompactRange,
+    /// Checkpoints by size, still to be reached.
+    pending: BTreeMap<u64, Vec<Expected>>,
+    /// The size of the last checkpoint verified.
+    last_good: u64,
+    checked: u64,
+    payloads: u64,
+    pruned: u64,
+}
+
+impl LogVerifier {
+    pub fn new(checkpoints: impl IntoIterator<Item = Expected>) -> Self {
+        let mut pending: BTreeMap<u64, Vec<Expected>> = BTreeMap::new();
+        for c in checkpoints {
+            pending.entry(c.size).or_default().push(c);
+        }
+        let mut v = LogVerifier {
+            range: CompactRange::new(),
+            pending,
+            last_good: 0,
+            checked: 0,
+            payloads: 0,
+            pruned: 0,
+        };
+        // A checkpoint of the empty tree is checked before any leaf.
+        let _ = v.reach();
+        v
+    }
+
+    pub fn size(&self) -> u64 {
+        self.range.size()
+    }
+
+    /// Check the checkpoints of the current size.
+    fn reach(&mut self) -> Result<(), Failure> {
+        let size = self.range.size();
+        if let Some(list) = self.pending.remove(&size) {
+            let root = self.range.root();
+            for c in list {
+                if c.root != root {
+                    return Err(fail(
+                        None,
+                        format!(
+                            "the tree of the first {size} events does not have the root of {} \
+                             ({} instead of {}): an event below seq {size} (after seq {}) was \
+                             changed, removed, inserted or reordered",
+                            c.source,
+                            B64.encode(root),
+                            B64.encode(c.root),
+                            self.last_good.saturating_sub(1)
+                        ),
+                    ));
+                }
+                self.checked += 1;
+            }
+            self.last_good = size;
+        }
+        Ok(())
+    }
+
+    /// The next leaf: its row `seq`, commitment bytes, the leaf hash stored beside them (if the
+    /// store keeps one) and its payload.
+    pub fn push(
+        &mut self,
+        seq: u64,
+        commitment: &[u8],
+        stored_hash: Option<&[u8]>,
+        payload: Option<&StoredPayload>,
+    ) -> Result<Hash, Failure> {
+        let expected = self.range.size();
+        if seq != expected {
+            return Err(if seq > expected {
+                fail(
+                    Some(expected),
+                    format!(
+                        "missing: the log jumps from seq {} to seq {seq}",
+                        expected as i128 - 1
+                    ),
+                )
+            } else {
+                fail(
+                    Some(seq),
+                    format!("out of order or repeated (expected seq {expected})"),
+                )
+            });
+        }
+        let text = std::str::from_utf8(commitment)
+            .map_err(|_| fail(Some(seq), "commitment bytes are not UTF-8"))?;
+        let leaf = leaf_hash(commitment);
+        if let Some(stored) = stored_hash {
+            if stored != leaf {
+                return Err(fail(
+                    Some(seq),
+                    "the commitment bytes do not hash to the stored leaf hash (the event was edited)",
+                ));
+            }
+        }
+        let view = LeafView::parse(text).map_err(|e| fail(Some(seq), e.0))?;
+        if view.seq != seq {
+            return Err(fail(
+                Some(seq),
+                format!(
+                    "the commitment names seq {}: rows were moved or swapped",
+                    view.seq
+                ),
+            ));
+        }
+        match payload {
+            Some(p) => {
+                view.check_payload(p).map_err(|e| fail(Some(seq), e.0))?;
+                self.payloads += 1;
+            }
+            None => self.pruned += 1,
+        }
+        self.range.push(leaf);
+        self.reach()?;
+        Ok(leaf)
+    }
+
+    /// The end of the log: no checkpoint may lie beyond it.
+    pub fn finish(self) -> Result<Report, Failure> {
+        if let Some((size, list)) = self.pending.iter().next() {
+            return Err(fail(
+                Some(self.range.size()),
+                format!(
+                    "the log ends at {} events, but {} covers {size}: events at the end were \
+                     deleted",
+                    self.range.size(),
+                    list[0].source
+                ),
+            ));
+        }
+        Ok(Report {
+            events: self.range.size(),
+            payloads: self.payloads,
+            pruned: self.pruned,
+            checkpoints: self.checked,
+            checkpointed: self.last_good,
+            root: B64.encode(self.range.root()),
+        })
+    }
+
+    /// The root of the leaves so far.
+    pub fn root(&self) -> Hash {
+        self.range.root()
+    }
+}
+
+#[cfg(test)]
+mod tests;

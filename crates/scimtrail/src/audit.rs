@@ -1,0 +1,504 @@
+//! `scimtrail audit verify|export|prune`: the auditor's and operator's tools on the log.
+
+use std::io::IsTerminal as _;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use anyhow::Context as _;
+use base64::engine::general_purpose::STANDARD as B64;
+use base64::Engine as _;
+use clap::Subcommand;
+use scimtrail_audit::bundle::{self, BundleEntry, BundleWriter};
+use scimtrail_audit::checkpoint::open_checkpoint;
+use scimtrail_audit::verify::{Expected, Failure, LogVerifier, Report};
+use scimtrail_core::Filter;
+use scimtrail_store::Store;
+use serde_json::json;
+
+use crate::config::DatabaseArg;
+
+/// Rows read per round trip while streaming the log.
+const CHUNK: usize = 10_000;
+
+#[derive(Subcommand)]
+pub enum AuditCommand {
+    /// Verify the log: every leaf, payload, gap and checkpoint (or, with --bundle, an
+    /// exported bundle with only the public key).
+    Verify {
+        #[command(flatten)]
+        db: DatabaseArg,
+        /// Verify this exported bundle instead of the database (needs --key).
+        #[arg(long)]
+        bundle: Option<PathBuf>,
+        /// The log's public key (C2SP verifier key file). Default: log-key.pub in the data
+        /// directory.
+        #[arg(long)]
+        key: Option<PathBuf>,
+        /// The checkpoint file outside the database. Default: checkpoints.jsonl in the data
+        /// directory.
+        #[arg(long)]
+        checkpoint_log: Option<PathBuf>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Export the log (or the events a filter matches) as an offline bundle.
+    Export {
+        #[command(flatten)]
+        db: DatabaseArg,
+        /// The directory to write (created).
+        #[arg(long)]
+        out: PathBuf,
+        /// Only the events this SCIM filter over event attributes matches.
+        #[arg(long)]
+        filter: Option<String>,
+        /// The log's public key file, copied into the bundle. Default: log-key.pub in the
+        /// data directory.
+        #[arg(long)]
+        key: Option<PathBuf>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Remove the payloads (bodies, change values) of old events; their commitments stay, so
+    /// the log still verifies. The prune is recorded as an event.
+    Prune {
+        #[command(flatten)]
+        db: DatabaseArg,
+        /// Age, e.g. 90d, 12h, 30m.
+        #[arg(long)]
+        older_than: String,
+        /// Say what would be removed, remove nothing.
+        #[arg(long)]
+        dry_run: bool,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+async fn open(db: &DatabaseArg) -> anyhow::Result<Arc<dyn Store>> {
+    let url = db.url();
+    let registry = Arc::new(scimtrail_core::Registry::builtin());
+    scimtrail_store_sql::connect(&url, registry)
+        .await
+        .with_context(|| {
+            format!(
+                "cannot open database {}",
+                scimtrail_store_sql::redact_url(&url)
+            )
+        })
+}
+
+pub async fn run(cmd: AuditCommand) -> anyhow::Result<()> {
+    match cmd {
+        AuditCommand::Verify {
+            bundle: Some(dir),
+            key,
+            json,
+            ..
+        } => {
+            let key = key.context("--bundle needs the log's public key: --key FILE")?;
+            let vkey = bundle::read_key_file(&key).map_err(|e| anyhow::anyhow!("{e}"))?;
+            verify_bundle(&dir, &vkey, json)
+        }
+        AuditCommand::Verify {
+            db,
+            key,
+            checkpoint_log,
+            json,
+            ..
+        } => {
+            let vkey = crate::logkey::verifier_key(key.as_deref(), &db.url())?;
+            let file = checkpoint_log
+                .clone()
+                .unwrap_or_else(|| crate::logkey::data_dir(&db.url()).join("checkpoints.jsonl"));
+            let store = open(&db).await?;
+            let outcome =
+                verify_online(store.as_ref(), &vkey, &file, checkpoint_log.is_some()).await?;
+            print_outcome(outcome, json)
+        }
+        AuditCommand::Export {
+            db,
+            out,
+            filter,
+            key,
+            json,
+        } => {
+            let vkey = crate::logkey::verifier_key(key.as_deref(), &db.url())?;
+            let store = open(&db).await?;
+            export(store.as_ref(), &vkey, &out, filter.as_deref(), json).await
+        }
+        AuditCommand::Prune {
+            db,
+            older_than,
+            dry_run,
+            json,
+        } => {
+            let store = open(&db).await?;
+            prune(store.as_ref(), &older_than, dry_run, json).await
+        }
+    }
+}
+
+fn exit_failed() -> ! {
+    std::process::exit(1)
+}
+
+fn verify_bundle(dir: &Path, vkey: &str, json: bool) -> anyhow::Result<()> {
+    match bundle::verify(dir, vkey) {
+        Ok(r) => {
+            if json {
+                println!("{}", json!({"ok": true, "bundle": r}));
+            } else {
+                println!(
+                    "ok: {} events ({} with payloads) in the tree of size {} signed by {}, root {}{}",
+                    r.events,
+                    r.payloads,
+                    r.tree_size,
+                    r.origin,
+                    r.root,
+                    if r.complete { " (complete: root rebuilt from every leaf)" } else { "" }
+                );
+            }
+            Ok(())
+        }
+        Err(e) => {
+            if json {
+                println!("{}", json!({"ok": false, "error": e}));
+            } else {
+                eprintln!("bundle verification FAILED: {e}");
+            }
+            exit_failed()
+        }
+    }
+}
+
+/// The checkpoints to hold the log to: every stored one and every line of the checkpoint
+/// file, each with a verified signature whose size and root match what it is stored with.
+async fn load_checkpoints(
+    store: &dyn Store,
+    vkey: &str,
+    file: &Path,
+    file_required: bool,
+) -> anyhow::Result<Result<(Vec<Expected>, Option<usize>), Failure>> {
+    let bad = |what: String| Ok(Err(Failure { seq: None, what }));
+    let mut out = Vec::new();
+    let mut before = None;
+    loop {
+        let page = store.checkpoints(before, 1000).await?;
+        let Some(last) = page.last() else { break };
+        before = Some(last.size);
+        for c in page {
+            let source = format!("the stored checkpoint of size {}", c.size);
+            match open_checkpoint(c.note.as_bytes(), vkey) {
+                Ok(v) if v.size == c.size && v.root == c.root => {}
+                Ok(_) => {
+                    return bad(format!(
+                        "{source}: its note says another size or root than its row"
+                    ))
+                }
+                Err(e) => return bad(format!("{source}: {e}")),
+            }
+            out.push(Expected {
+                source,
+                size: c.size,
+                root: c.root,
+            });
+        }
+    }
+    let text = match std::fs::read_to_string(file) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound && !file_required => {
+            eprintln!(
+                "warning: no checkpoint file at {}; only stored checkpoints are checked",
+                file.display()
+            );
+            return Ok(Ok((out, None)));
+        }
+        Err(e) => {
+            return bad(format!(
+                "cannot read the checkpoint file {}: {e}",
+                file.display()
+            ))
+        }
+    };
+    let mut lines = 0;
+    for (i, line) in text.lines().enumerate() {
+        let source = format!("{} line {}", file.display(), i + 1);
+        let v: serde_json::Value = match serde_json::from_str(line) {
+            Ok(v) => v,
+            Err(e) => return bad(format!("{source}: not JSON: {e}")),
+        };
+        let note = v["note"].as_str().unwrap_or_default();
+        match open_checkpoint(note.as_bytes(), vkey) {
+            Ok(c) => out.push(Expected {
+                source,
+                size: c.size,
+                root: c.root,
+            }),
+            Err(e) => return bad(format!("{source}: {e}")),
+        }
+        lines += 1;
+    }
+    Ok(Ok((out, Some(lines))))
+}
+
+pub struct Outcome {
+    result: Result<Report, Failure>,
+    file_lines: Option<usize>,
+}
+
+pub async fn verify_online(
+    store: &dyn Store,
+    vkey: &str,
+    file: &Path,
+    file_required: bool,
+) -> anyhow::Result<Outcome> {
+    let (checkpoints, file_lines) = match load_checkpoints(store, vkey, file, file_required).await?
+    {
+        Ok(c) => c,
+        Err(f) => {
+            return Ok(Outcome {
+                result: Err(f),
+                file_lines: None,
+            })
+        }
+    };
+    let total = store.tree_size().await?;
+    let progress = std::io::stderr().is_terminal();
+    let mut v = LogVerifier::new(checkpoints);
+    let mut after = None;
+    loop {
+        let rows = store.log_rows(None, after, CHUNK).await?;
+        let Some(last) = rows.last() else { break };
+        after = Some(last.seq);
+        for r in &rows {
+            if let Err(f) = v.push(
+                r.seq,
+                r.commitment.as_bytes(),
+                Some(&r.leaf_hash),
+                r.payload.as_ref(),
+            ) {
+                return Ok(Outcome {
+                    result: Err(f),
+                    file_lines,
+                });
+            }
+        }
+        if progress {
+            eprint!("\rverified {} of {total} events", v.size());
+        }
+    }
+    if progress {
+        eprintln!();
+    }
+    let size = v.size();
+    let root = v.root();
+    let result = v.finish();
+    if result.is_ok() {
+        let stored = store.tree_root(size).await?;
+        if stored != root {
+            return Ok(Outcome {
+                result: Err(Failure {
+                    seq: None,
+                    what: format!(
+                        "the stored Merkle tree has root {} for {size} events, the leaves give {}: \
+                         proofs served from it would be wrong",
+                        B64.encode(stored),
+                        B64.encode(root)
+                    ),
+                }),
+                file_lines,
+            });
+        }
+    }
+    Ok(Outcome { result, file_lines })
+}
+
+fn print_outcome(o: Outcome, json: bool) -> anyhow::Result<()> {
+    match o.result {
+        Ok(r) => {
+            if json {
+                println!(
+                    "{}",
+                    json!({"ok": true, "report": r, "checkpointFileLines": o.file_lines})
+                );
+            } else {
+                println!(
+                    "ok: {} events without a gap ({} payloads, {} pruned); {} checkpoints verified \
+                     (up to size {}{}); root {}",
+                    r.events,
+                    r.payloads,
+                    r.pruned,
+                    r.checkpoints,
+                    r.checkpointed,
+                    o.file_lines
+                        .map(|n| format!(", {n} of them from the checkpoint file"))
+                        .unwrap_or_default(),
+                    r.root
+                );
+            }
+            Ok(())
+        }
+        Err(f) => {
+            if json {
+                println!("{}", json!({"ok": false, "failure": f}));
+            } else {
+                eprintln!("verification FAILED: {f}");
+            }
+            exit_failed()
+        }
+    }
+}
+
+async fn export(
+    store: &dyn Store,
+    vkey: &str,
+    out: &Path,
+    filter: Option<&str>,
+    json: bool,
+) -> anyhow::Result<()> {
+    let filter = filter
+        .map(|f| Filter::parse(f).map_err(|e| anyhow::anyhow!("invalid --filter: {e}")))
+        .transpose()?;
+    let cp = store
+        .checkpoints(None, 1)
+        .await?
+        .into_iter()
+        .next()
+        .context("no checkpoint has been signed yet: start the server (it signs within a second of new events)")?;
+    open_checkpoint(cp.note.as_bytes(), vkey)
+        .map_err(|e| anyhow::anyhow!("the latest checkpoint does not verify with this key: {e}"))?;
+    let mut w = BundleWriter::create(out, &cp.note, vkey, cp.size)
+        .with_context(|| format!("cannot write {}", out.display()))?;
+    let (mut events, mut payloads) = (0u64, 0u64);
+    let mut after = None;
+    'outer: loop {
+        let rows = store
+            .log_rows(filter.as_ref(), after, CHUNK)
+            .await
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+        let Some(last) = rows.last() else { break };
+        after = Some(last.seq);
+        for r in rows {
+            if r.seq >= cp.size {
+                break 'outer;
+            }
+            let proof = store.inclusion_proof(r.seq, cp.size).await?;
+            payloads += u64::from(r.payload.is_some());
+            w.push(&BundleEntry {
+                seq: r.seq,
+                commitment: r.commitment,
+                payload: r.payload,
+                proof,
+            })?;
+            events += 1;
+        }
+    }
+    w.finish()?;
+    let newer = store.tree_size().await?.saturating_sub(cp.size);
+    if json {
+        println!(
+            "{}",
+            json!({"out": out.display().to_string(), "events": events, "payloads": payloads,
+                   "treeSize": cp.size, "notYetCheckpointed": newer})
+        );
+    } else {
+        println!(
+            "exported {events} events ({payloads} with payloads) under the checkpoint of size {} to {}",
+            cp.size,
+            out.display()
+        );
+        if newer > 0 {
+            println!("{newer} newer events are not covered by a checkpoint yet and were left out");
+        }
+    }
+    Ok(())
+}
+
+/// `90d`, `12h`, `30m`, `45s`, `2w`.
+pub fn parse_age(s: &str) -> anyhow::Result<time::Duration> {
+    let s = s.trim();
+    let (n, unit) = s.split_at(s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len()));
+    let n: i64 = n
+        .parse()
+        .with_context(|| format!("{s:?} is not an age like 90d"))?;
+    Ok(match unit {
+        "w" => time::Duration::weeks(n),
+        "d" => time::Duration::days(n),
+        "h" => time::Duration::hours(n),
+        "m" => time::Duration::minutes(n),
+        "s" => time::Duration::seconds(n),
+        _ => anyhow::bail!("{s:?}: the unit is one of w, d, h, m, s (e.g. 90d)"),
+    })
+}
+
+async fn prune(
+    store: &dyn Store,
+    older_than: &str,
+    dry_run: bool,
+    json: bool,
+) -> anyhow::Result<()> {
+    let age = parse_age(older_than)?;
+    let now = time::OffsetDateTime::now_utc();
+    let before = scimtrail_audit::format_time(now - age);
+    let operator = std::env::var("USER").unwrap_or_else(|_| "operator".into());
+    let mut query = format!("--older-than {older_than}");
+    if dry_run {
+        query.push_str(" --dry-run");
+    }
+    let event = scimtrail_audit::AuditEvent {
+        id: uuid_v7(),
+        seq: None,
+        time: scimtrail_audit::format_time(now),
+        tenant: "default".into(),
+        request_id: uuid_v7(),
+        actor: scimtrail_audit::Actor {
+            kind: scimtrail_audit::ACTOR_OPERATOR.into(),
+            name: Some(operator),
+            ..Default::default()
+        },
+        action: "audit.prune".into(),
+        operation: scimtrail_audit::Operation {
+            method: "CLI".into(),
+            path: "scimtrail audit prune".into(),
+            query: Some(query),
+            scim: None,
+        },
+        target: scimtrail_audit::Target {
+            system: gethostname::gethostname().to_string_lossy().into_owned(),
+            resource_type: Some("AuditLog".into()),
+            ..Default::default()
+        },
+        outcome: scimtrail_audit::Outcome::from_status(200, None, None),
+        latency_ms: 0.0,
+        changes: vec![],
+        request: scimtrail_audit::Payload {
+            body: json!({"olderThan": older_than, "before": before, "dryRun": dry_run}),
+            ..Default::default()
+        },
+        response: scimtrail_audit::Payload::default(),
+        parent_id: None,
+        leaf_hash: None,
+    };
+    let r = store.prune(&before, dry_run, event).await?;
+    if json {
+        println!("{}", json!({"before": before, "report": r}));
+    } else {
+        let verb = if dry_run { "would remove" } else { "removed" };
+        match (r.first_seq, r.last_seq) {
+            (Some(a), Some(b)) => println!(
+                "{verb} the payloads of {} events older than {before} (seq {a} to {b}); their \
+                 commitments stay, so the log still verifies",
+                r.payloads
+            ),
+            _ => println!("no payloads older than {before}"),
+        }
+        if let Some(seq) = r.event_seq {
+            println!("recorded as event seq {seq}");
+        }
+    }
+    Ok(())
+}
+
+fn uuid_v7() -> String {
+    uuid::Uuid::now_v7().to_string()
+}
