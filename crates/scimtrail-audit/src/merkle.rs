@@ -196,18 +196,22 @@ impl CompactRange {
         self.size
     }
 
-    /// Append a leaf hash.
-    pub fn push(&mut self, leaf: Hash) {
+    /// Append a leaf hash. Returns the hashes this leaf completes, leaf first: exactly the
+    /// stored hashes of the leaf, in stored-index order from [`stored_index`]`(0, n)`.
+    pub fn push(&mut self, leaf: Hash) -> Vec<Hash> {
         let mut node = (0u32, leaf);
+        let mut done = vec![leaf];
         while let Some(&(h, left)) = self.nodes.last() {
             if h != node.0 {
                 break;
             }
             self.nodes.pop();
             node = (h + 1, node_hash(&left, &node.1));
+            done.push(node.1);
         }
         self.nodes.push(node);
         self.size += 1;
+        done
     }
 
     /// The root of the tree so far.

@@ -118,14 +118,15 @@ impl LogVerifier {
     }
 
     /// The next leaf: its row `seq`, commitment bytes, the leaf hash stored beside them (if the
-    /// store keeps one) and its payload.
+    /// store keeps one) and its payload. Returns the tree hashes the leaf completes (leaf
+    /// first), for comparison with a stored tree.
     pub fn push(
         &mut self,
         seq: u64,
         commitment: &[u8],
         stored_hash: Option<&[u8]>,
         payload: Option<&StoredPayload>,
-    ) -> Result<Hash, Failure> {
+    ) -> Result<Vec<Hash>, Failure> {
         let expected = self.range.size();
         if seq != expected {
             return Err(if seq > expected {
@@ -171,9 +172,9 @@ impl LogVerifier {
             }
             None => self.pruned += 1,
         }
-        self.range.push(leaf);
+        let done = self.range.push(leaf);
         self.reach()?;
-        Ok(leaf)
+        Ok(done)
     }
 
     /// The end of the log: no checkpoint may lie beyond it.

@@ -112,6 +112,9 @@ pub trait Store: Send + Sync + 'static {
         limit: usize,
     ) -> StoreResult<Vec<LogRow>>;
 
+    /// Stored tree hashes with index in `from..to` (see `scimtrail_audit::merkle`), in order.
+    async fn stored_hashes(&self, from: u64, to: u64) -> StoreResult<Vec<(u64, Vec<u8>)>>;
+
     /// The number of leaves in the tree (= the next `seq`).
     async fn tree_size(&self) -> StoreResult<u64>;
 

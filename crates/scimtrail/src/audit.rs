@@ -270,13 +270,42 @@ pub async fn verify_online(
         let rows = store.log_rows(None, after, CHUNK).await?;
         let Some(last) = rows.last() else { break };
         after = Some(last.seq);
+        let mut expected: Vec<(u64, [u8; 32])> = Vec::new();
         for r in &rows {
-            if let Err(f) = v.push(
+            match v.push(
                 r.seq,
                 r.commitment.as_bytes(),
                 Some(&r.leaf_hash),
                 r.payload.as_ref(),
             ) {
+                Ok(done) => expected.extend(done.into_iter().map(|h| (r.seq, h))),
+                Err(f) => {
+                    return Ok(Outcome {
+                        result: Err(f),
+                        file_lines,
+                    })
+                }
+            }
+        }
+        // The stored tree must hold exactly the hashes the leaves give, or the proofs it
+        // serves would not match the log.
+        let first = scimtrail_audit::merkle::stored_index(0, rows[0].seq);
+        let stored = store
+            .stored_hashes(first, first + expected.len() as u64)
+            .await?;
+        for (i, (seq, h)) in expected.iter().enumerate() {
+            let idx = first + i as u64;
+            let ok = stored
+                .get(i)
+                .is_some_and(|(j, s)| *j == idx && s.as_slice() == h);
+            if !ok {
+                let f = Failure {
+                    seq: Some(*seq),
+                    what: format!(
+                        "the stored Merkle tree hash {idx} disagrees with the leaves: proofs \
+                         served from it would be wrong"
+                    ),
+                };
                 return Ok(Outcome {
                     result: Err(f),
                     file_lines,

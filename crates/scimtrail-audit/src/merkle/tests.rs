@@ -27,8 +27,16 @@ fn stored_tree_compact_range_and_reference_agree_on_every_size() {
     let mut range = CompactRange::new();
     assert_eq!(root(0, &tree).unwrap(), EMPTY_ROOT);
     for (i, l) in ls.iter().enumerate() {
+        let before = tree.stored.len() as u64;
         tree.push(*l).unwrap();
-        range.push(*l);
+        let done = range.push(*l);
+        assert_eq!(before, stored_index(0, i as u64));
+        let stored: Vec<u64> = (before..tree.stored.len() as u64).collect();
+        assert_eq!(
+            tree.read_hashes(&stored).unwrap(),
+            done,
+            "stored hashes of leaf {i}"
+        );
         let expected = reference_root(&ls[..=i]);
         assert_eq!(
             root(i as u64 + 1, &tree).unwrap(),

@@ -129,6 +129,11 @@ impl Store for SqliteStore {
             .run(move |c| events::log_rows(c, f.as_ref(), after, limit))
             .await
     }
+    async fn stored_hashes(&self, from: u64, to: u64) -> StoreResult<Vec<(u64, Vec<u8>)>> {
+        self.reader
+            .run(move |c| tree::stored_range(c, from, to))
+            .await
+    }
     async fn tree_size(&self) -> StoreResult<u64> {
         self.reader.run(tree::size).await
     }

@@ -141,3 +141,17 @@ pub fn checkpoint(
         note,
     }))
 }
+
+pub fn stored_range(conn: &Connection, from: u64, to: u64) -> StoreResult<Vec<(u64, Vec<u8>)>> {
+    let mut s = conn
+        .prepare_cached(
+            "SELECT idx, hash FROM merkle_hashes WHERE idx >= ? AND idx < ? ORDER BY idx",
+        )
+        .map_err(db)?;
+    let rows = s
+        .query_map(params![from as i64, to as i64], |r| {
+            Ok((r.get::<_, i64>(0)? as u64, r.get::<_, Vec<u8>>(1)?))
+        })
+        .map_err(db)?;
+    rows.collect::<rusqlite::Result<Vec<_>>>().map_err(db)
+}
