@@ -55,6 +55,9 @@ pub struct SqliteOptions {
     /// Cap the database at this many pages (`PRAGMA max_page_count`): writes beyond fail as
     /// on a full disk.
     pub max_page_count: Option<u64>,
+    /// The writer's page cache in pages (default 32 MiB worth). A transaction larger than the
+    /// cache spills to the WAL before it commits.
+    pub cache_pages: Option<u64>,
 }
 
 pub enum Job {
@@ -100,6 +103,10 @@ impl Writer {
              PRAGMA temp_store = MEMORY; PRAGMA cache_size = -32768;"
         ))
         .map_err(db)?;
+        if let Some(pages) = options.cache_pages {
+            conn.execute_batch(&format!("PRAGMA cache_size = {pages}"))
+                .map_err(db)?;
+        }
         if let Some(pages) = options.max_page_count {
             conn.query_row(&format!("PRAGMA max_page_count = {pages}"), [], |_| Ok(()))
                 .map_err(db)?;
