@@ -145,6 +145,20 @@ async fn sigkill_under_write_load_leaves_a_consistent_log() {
     server.terminate();
 
     check_database(&dir.path().join("scimtrail.db")).await;
+
+    // And the whole tamper-evident log verifies: every leaf, payload and stored tree hash,
+    // against every checkpoint signed before and after the crash.
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_scimtrail"))
+        .args(["audit", "verify", "--json", "--database"])
+        .arg(format!("sqlite://{}/scimtrail.db", dir.path().display()))
+        .output()
+        .unwrap();
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(out.status.success(), "verify after a crash: {report}");
+    assert!(
+        report["report"]["checkpoints"].as_u64().unwrap() >= 2,
+        "{report}"
+    );
 }
 
 async fn check_database(path: &std::path::Path) {

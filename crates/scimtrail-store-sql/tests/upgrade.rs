@@ -1,0 +1,90 @@
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+//! A database written before leaf format v1 (its leaves hashed the whole event) is re-sealed
+//! once at start: v1 commitments, payloads apart, the stored tree, the same events on read.
+
+use std::sync::Arc;
+
+use scimtrail_audit::merkle::CompactRange;
+use scimtrail_core::Registry;
+use scimtrail_store::testsuite::{event, TENANT};
+use scimtrail_store::Store;
+use scimtrail_store_sql::SqliteStore;
+use serde_json::json;
+
+const MIGRATIONS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/migrations/sqlite");
+
+#[tokio::test]
+async fn a_pre_v1_log_is_resealed_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("old.db");
+    // The schema as it was before leaf format v1: migrations 0001 and 0002 only.
+    let old = dir.path().join("old-migrations");
+    std::fs::create_dir(&old).unwrap();
+    for f in ["0001_init.sql", "0002_membership_changes.sql"] {
+        std::fs::copy(format!("{MIGRATIONS}/{f}"), old.join(f)).unwrap();
+    }
+    {
+        let opts = sqlx::sqlite::SqliteConnectOptions::new()
+            .filename(&path)
+            .create_if_missing(true);
+        let pool = sqlx::SqlitePool::connect_with(opts).await.unwrap();
+        sqlx::migrate::Migrator::new(old.as_path())
+            .await
+            .unwrap()
+            .run(&pool)
+            .await
+            .unwrap();
+        pool.close().await;
+    }
+    let mut originals = Vec::new();
+    {
+        let c = rusqlite::Connection::open(&path).unwrap();
+        for seq in 0..7u64 {
+            let mut e = event(TENANT, &format!("old-{seq}"), "user.update");
+            e.seq = Some(seq);
+            e.response.body = json!({"id": format!("u{seq}"), "active": seq % 2 == 0});
+            let body = serde_json::to_string(&e).unwrap();
+            c.execute(
+                "INSERT INTO audit_events (seq, id, tenant, time, request_id, actor_kind, action, \
+                 result, status, leaf_hash, body) VALUES (?, ?, ?, ?, ?, 'token', ?, 'success', 200, ?, ?)",
+                rusqlite::params![seq as i64, e.id, e.tenant, e.time, e.request_id, e.action, vec![0u8; 32], body],
+            )
+            .unwrap();
+            originals.push(e);
+        }
+    }
+    let url = format!("sqlite://{}", path.display());
+    let store = SqliteStore::open(&url, Arc::new(Registry::builtin()))
+        .await
+        .unwrap();
+    let rows = store.log_rows(None, None, 100).await.unwrap();
+    assert_eq!(rows.len(), 7);
+    let mut range = CompactRange::new();
+    for (r, original) in rows.iter().zip(&originals) {
+        let view = scimtrail_audit::commitment::LeafView::parse(&r.commitment).expect("v1");
+        assert_eq!(view.seq, r.seq);
+        view.check_payload(r.payload.as_ref().unwrap()).unwrap();
+        assert_eq!(
+            r.leaf_hash,
+            scimtrail_audit::leaf_hash(r.commitment.as_bytes()).to_vec()
+        );
+        range.push(scimtrail_audit::leaf_hash(r.commitment.as_bytes()));
+        let back = store.event(TENANT, &original.id).await.unwrap().unwrap();
+        assert_eq!(back["response"]["body"], original.response.body);
+        assert_eq!(back["requestId"], json!(original.request_id));
+    }
+    assert_eq!(store.tree_root(7).await.unwrap(), range.root());
+    // New events continue the tree.
+    let e = store
+        .append_event(event(TENANT, "new", "user.get"))
+        .await
+        .unwrap();
+    assert_eq!(e.seq, Some(7));
+    drop(store);
+    // A second start does not re-seal again (the leaves stay as they are).
+    let store = SqliteStore::open(&url, Arc::new(Registry::builtin()))
+        .await
+        .unwrap();
+    let again = store.log_rows(None, None, 100).await.unwrap();
+    assert_eq!(again[..7], rows[..]);
+}
