@@ -396,6 +396,17 @@ async fn export(
         .context("no checkpoint has been signed yet: start the server (it signs within a second of new events)")?;
     open_checkpoint(cp.note.as_bytes(), vkey)
         .map_err(|e| anyhow::anyhow!("the latest checkpoint does not verify with this key: {e}"))?;
+    // A filter the log cannot serve fails before anything is written.
+    store
+        .log_rows(filter.as_ref(), None, 1)
+        .await
+        .map_err(|e| anyhow::anyhow!("invalid --filter: {e}"))?;
+    if std::fs::read_dir(out).is_ok_and(|mut d| d.next().is_some()) {
+        anyhow::bail!(
+            "{} exists and is not empty; export into a new directory",
+            out.display()
+        );
+    }
     let mut w = BundleWriter::create(out, &cp.note, vkey, cp.size)
         .with_context(|| format!("cannot write {}", out.display()))?;
     let (mut events, mut payloads) = (0u64, 0u64);

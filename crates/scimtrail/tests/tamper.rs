@@ -549,6 +549,31 @@ async fn bundles_verify_offline_and_name_the_damage() {
             assert_eq!(o.status.code(), Some(1), "reference verifier on {needle}");
         }
     }
+    // A filter the log cannot serve, or a directory that is not empty: refused, nothing written.
+    let bad = out.path().join("bad-filter");
+    let (code, _, err) = run(&[
+        "audit",
+        "export",
+        "--database",
+        &db(log.path()),
+        "--out",
+        bad.to_str().unwrap(),
+        "--filter",
+        "operation.path eq \"x\"",
+    ]);
+    assert_ne!(code, 0);
+    assert!(err.contains("invalid --filter"), "{err}");
+    assert!(!bad.exists(), "nothing written for a bad filter");
+    let (code, _, err) = run(&[
+        "audit",
+        "export",
+        "--database",
+        &db(log.path()),
+        "--out",
+        full.to_str().unwrap(),
+    ]);
+    assert_ne!(code, 0);
+    assert!(err.contains("not empty"), "{err}");
     let (code, _, err) = run(&["audit", "verify", "--bundle", full.to_str().unwrap()]);
     assert_ne!(code, 0);
     assert!(err.contains("--key"), "{err}");
