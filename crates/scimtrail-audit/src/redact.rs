@@ -14,17 +14,59 @@ pub const REDACTED: &str = "[REDACTED]";
 /// Bodies up to this size are parsed and redacted structurally before they enter an event.
 const PARSE_LIMIT: usize = 8 * 1024 * 1024;
 
-const SECRET_HEADERS: &[&str] = &[
-    "authorization",
-    "proxy-authorization",
+/// A header or query parameter whose name contains one of these (ignoring case) carries a
+/// credential and is redacted: `Authorization`, `Cookie`, `X-Auth-Token`, `X-Client-Secret`,
+/// `X-Password`, `X-Api-Key`, `access_token=`, `client_secret=`, `session_id=`…
+const SECRET_NAME_PARTS: &[&str] = &[
+    "auth",
+    "token",
+    "secret",
+    "password",
+    "passwd",
+    "key",
     "cookie",
-    "set-cookie",
-    "x-api-key",
+    "session",
+    "credential",
+    "signature",
 ];
+
+/// Query parameters that carry credentials although their names say nothing of it.
+const SECRET_QUERY_NAMES: &[&str] = &["code", "sig", "pwd", "pass"];
+
+fn secret_name(lower: &str) -> bool {
+    SECRET_NAME_PARTS.iter().any(|p| lower.contains(p))
+}
+
+/// `%XX` and `+` decoding of a query-string key (invalid escapes are kept as they are).
+fn decode_component(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        match b[i] {
+            b'+' => out.push(b' '),
+            b'%' if i + 2 < b.len() => {
+                match u8::from_str_radix(std::str::from_utf8(&b[i + 1..i + 3]).unwrap_or("zz"), 16)
+                {
+                    Ok(v) => {
+                        out.push(v);
+                        i += 2;
+                    }
+                    Err(_) => out.push(b'%'),
+                }
+            }
+            c => out.push(c),
+        }
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
 
 #[derive(Debug, Clone, Default)]
 pub struct Redactor {
     names: HashSet<String>,
+    /// Operator-configured header names (lower case) redacted besides the rule above.
+    headers: HashSet<String>,
 }
 
 impl Redactor {
@@ -39,6 +81,7 @@ impl Redactor {
                 .into_iter()
                 .map(|n| n.as_ref().to_ascii_lowercase())
                 .collect(),
+            headers: HashSet::new(),
         }
     }
 
@@ -115,6 +158,37 @@ impl Redactor {
         }
     }
 
+    /// Redact these header names too (any case).
+    pub fn with_headers(mut self, names: impl IntoIterator<Item = String>) -> Self {
+        self.headers
+            .extend(names.into_iter().map(|n| n.trim().to_ascii_lowercase()));
+        self
+    }
+
+    /// A query string as an event keeps it: the value of every parameter whose name carries a
+    /// credential (`access_token`, `token`, `api_key`, `client_secret`, `password`, `code`…)
+    /// redacted; the whole query redacted if it names a secret attribute (a filter on
+    /// `password`).
+    pub fn query(&self, q: &str) -> String {
+        if self.mentions_secret(q) {
+            return REDACTED.to_string();
+        }
+        q.split('&')
+            .map(|pair| {
+                let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+                let name = decode_component(k).to_ascii_lowercase();
+                if !v.is_empty()
+                    && (secret_name(&name) || SECRET_QUERY_NAMES.contains(&name.as_str()))
+                {
+                    format!("{k}={REDACTED}")
+                } else {
+                    pair.to_string()
+                }
+            })
+            .collect::<Vec<_>>()
+            .join("&")
+    }
+
     /// Header map for an event: lower-cased names, credentials redacted.
     pub fn headers<'a, I>(&self, headers: I) -> Map<String, Value>
     where
@@ -123,7 +197,7 @@ impl Redactor {
         let mut map = Map::new();
         for (name, value) in headers {
             let name = name.to_ascii_lowercase();
-            let value = if SECRET_HEADERS.contains(&name.as_str()) {
+            let value = if secret_name(&name) || self.headers.contains(&name) {
                 REDACTED
             } else {
                 value
@@ -312,6 +386,46 @@ mod tests {
         let (v, _) = r.capture(huge.as_bytes(), 64);
         assert!(v.as_str().unwrap().starts_with(REDACTED), "{v}");
         assert_eq!(r.capture(b"", 10), (Value::Null, false));
+    }
+
+    #[test]
+    fn credential_headers_and_query_parameters() {
+        let r =
+            Redactor::new(vec!["password".to_string()]).with_headers(vec!["X-Tenant-Pin".into()]);
+        let h = r.headers([
+            ("X-Auth-Token", "t1"),
+            ("X-Client-Secret", "s1"),
+            ("X-Password", "p1"),
+            ("X-Session-Id", "x1"),
+            ("x-tenant-pin", "1234"),
+            ("User-Agent", "Okta"),
+            ("Content-Type", "application/json"),
+        ]);
+        for k in [
+            "x-auth-token",
+            "x-client-secret",
+            "x-password",
+            "x-session-id",
+            "x-tenant-pin",
+        ] {
+            assert_eq!(h[k], REDACTED, "{k}");
+        }
+        assert_eq!(h["user-agent"], "Okta");
+        assert_eq!(h["content-type"], "application/json");
+        assert_eq!(
+            r.query("access_token=abc&count=10&token=t&api_key=k&client_secret=s&code=c&startIndex=1"),
+            "access_token=[REDACTED]&count=10&token=[REDACTED]&api_key=[REDACTED]&client_secret=[REDACTED]&code=[REDACTED]&startIndex=1"
+        );
+        assert_eq!(
+            r.query("access%5Ftoken=abc&x=1"),
+            "access%5Ftoken=[REDACTED]&x=1"
+        );
+        assert_eq!(
+            r.query("filter=userName%20eq%20%22a%22"),
+            "filter=userName%20eq%20%22a%22"
+        );
+        assert_eq!(r.query("%zz=1&%=2&a%2=3"), "%zz=1&%=2&a%2=3");
+        assert_eq!(r.query("filter=password%20eq%20%22x%22"), REDACTED);
     }
 
     #[test]

@@ -45,6 +45,9 @@ pub struct ServerConfig {
     pub audit_body_cap: usize,
     /// Attribute names whose values the audit log never keeps, besides the schema's secrets.
     pub redact_attributes: Vec<String>,
+    /// Header names whose values the audit log never keeps, besides those whose names say
+    /// they carry a credential (auth, token, secret, password, key, cookie, session…).
+    pub redact_headers: Vec<String>,
     /// A Group PATCH answers 200 with the resource while the group has at most this many
     /// members, and 204 beyond, so a membership change never reads a huge member list.
     pub patch_body_max_members: usize,
@@ -65,6 +68,7 @@ impl Default for ServerConfig {
             max_body_bytes: 1024 * 1024,
             audit_body_cap: 64 * 1024,
             redact_attributes: Vec::new(),
+            redact_headers: Vec::new(),
             patch_body_max_members: 1000,
             body_read_timeout: std::time::Duration::from_secs(30),
             checkpoint_interval: std::time::Duration::from_secs(1),
@@ -97,7 +101,9 @@ impl AppState {
         AppState {
             store,
             registry,
-            redactor: Arc::new(Redactor::new(secrets)),
+            redactor: Arc::new(
+                Redactor::new(secrets).with_headers(config.redact_headers.iter().cloned()),
+            ),
             log: Arc::new(ephemeral_log(&config.system_name)),
             config: Arc::new(config),
             locks: Arc::default(),

@@ -120,15 +120,9 @@ async fn handle(state: AppState, rid: String, req: Request, next: Next) -> Respo
         tenant: state.config.tenant.clone(),
         method: parts.method.to_string(),
         path: parts.uri.path().to_string(),
-        // A query that names a secret (`filter=password eq "…"`) is not kept.
+        // Credentials in the query (`access_token=…`) and filters naming a secret are not kept.
         raw_query: parts.uri.query().map(str::to_string),
-        query: parts.uri.query().map(|q| {
-            if state.redactor.mentions_secret(q) {
-                scimtrail_audit::REDACTED.to_string()
-            } else {
-                q.to_string()
-            }
-        }),
+        query: parts.uri.query().map(|q| state.redactor.query(q)),
         actor: Actor {
             kind: ACTOR_ANONYMOUS.into(),
             client: ua.as_deref().and_then(detect_client).map(str::to_string),

@@ -53,6 +53,10 @@ pub struct ServeArgs {
     /// More attribute names to redact in the audit log (comma-separated), e.g. employeeNumber.
     #[arg(long, env = "SCIMTRAIL_REDACT_ATTRIBUTES", value_delimiter = ',')]
     pub redact_attributes: Option<Vec<String>>,
+    /// More header names to redact in the audit log (comma-separated). Headers whose names
+    /// contain auth, token, secret, password, key, cookie or session always are.
+    #[arg(long, env = "SCIMTRAIL_REDACT_HEADERS", value_delimiter = ',')]
+    pub redact_headers: Option<Vec<String>>,
     /// The log's Ed25519 signing key (C2SP note key); generated on first start. Default:
     /// log-key in the data directory (the database's folder).
     #[arg(long, env = "SCIMTRAIL_LOG_KEY")]
@@ -86,6 +90,7 @@ pub struct FileConfig {
     pub audit_body_cap: Option<usize>,
     pub log_format: Option<String>,
     pub redact_attributes: Option<Vec<String>>,
+    pub redact_headers: Option<Vec<String>>,
     pub log_key: Option<PathBuf>,
     pub log_origin: Option<String>,
     pub checkpoint_log: Option<PathBuf>,
@@ -104,6 +109,7 @@ pub struct Settings {
     pub audit_body_cap: usize,
     pub log_json: bool,
     pub redact_attributes: Vec<String>,
+    pub redact_headers: Vec<String>,
     pub log_key: PathBuf,
     pub log_origin: String,
     pub checkpoint_log: PathBuf,
@@ -181,6 +187,14 @@ impl ServeArgs {
                 .or(file.audit_body_cap)
                 .unwrap_or(64 * 1024),
             log_json: log_format == "json",
+            redact_headers: self
+                .redact_headers
+                .or(file.redact_headers)
+                .unwrap_or_default()
+                .into_iter()
+                .map(|a| a.trim().to_string())
+                .filter(|a| !a.is_empty())
+                .collect(),
             redact_attributes: self
                 .redact_attributes
                 .or(file.redact_attributes)

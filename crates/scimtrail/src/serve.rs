@@ -32,6 +32,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         max_body_bytes: s.max_body_bytes,
         audit_body_cap: s.audit_body_cap,
         redact_attributes: s.redact_attributes.clone(),
+        redact_headers: s.redact_headers.clone(),
         checkpoint_sinks: CheckpointSinks {
             file: Some(s.checkpoint_log.clone()),
             url: s.checkpoint_url.clone(),

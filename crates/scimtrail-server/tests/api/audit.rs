@@ -373,3 +373,63 @@ async fn reading_the_log_is_recorded_without_copying_it() {
     assert_eq!(e["response"]["body"]["omitted"], "audit log content");
     assert!(!e["response"]["body"].to_string().contains("user.create"));
 }
+
+/// Credentials in a query string or in headers never reach the log (issue 11, findings 2–3):
+/// neither through the API nor in the database files.
+#[tokio::test]
+async fn credentials_in_queries_and_headers_are_redacted() {
+    let app = spawn_with(scimtrail_server::ServerConfig {
+        redact_headers: vec!["X-Tenant-Pin".into()],
+        ..Default::default()
+    })
+    .await;
+    let canaries = [
+        "canary-auth-token-1",
+        "canary-client-secret-2",
+        "canary-password-3",
+        "canary-pin-4",
+        "canary-code-5",
+    ];
+    let r = app
+        .raw(
+            app.client
+                .get(app.url(&format!(
+                    "/scim/v2/Users?access_token={TOKEN}&token={TOKEN}&code={}&count=1",
+                    canaries[4]
+                )))
+                .header("X-Auth-Token", canaries[0])
+                .header("X-Client-Secret", canaries[1])
+                .header("X-Password", canaries[2])
+                .header("X-Tenant-Pin", canaries[3]),
+        )
+        .await;
+    assert_eq!(r.status, 401);
+    let e = app.event_of(&r.request_id()).await;
+    assert_eq!(e["action"], "auth.failure");
+    assert_eq!(
+        e["operation"]["query"],
+        "access_token=[REDACTED]&token=[REDACTED]&code=[REDACTED]&count=1"
+    );
+    for h in [
+        "x-auth-token",
+        "x-client-secret",
+        "x-password",
+        "x-tenant-pin",
+    ] {
+        assert_eq!(e["request"]["headers"][h], "[REDACTED]", "{h}");
+    }
+    let ok = app
+        .get(&format!("/scim/v2/Users?count=1&api_key={}", canaries[4]))
+        .await;
+    assert_eq!(ok.status, 200);
+    let e = app.event_of(&ok.request_id()).await;
+    assert_eq!(e["operation"]["query"], "count=1&api_key=[REDACTED]");
+    app.checkpoint_at_least(2).await;
+    for entry in std::fs::read_dir(app.dir.path()).unwrap() {
+        let bytes = std::fs::read(entry.unwrap().path()).unwrap();
+        let text = String::from_utf8_lossy(&bytes);
+        for c in canaries.iter().copied().chain([TOKEN]) {
+            assert!(!text.contains(c), "{c} is stored in clear");
+        }
+    }
+}

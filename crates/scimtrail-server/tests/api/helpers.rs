@@ -15,7 +15,7 @@ pub struct TestApp {
     pub addr: String,
     pub client: reqwest::Client,
     /// Keeps the database directory alive as long as the server.
-    _dir: TempDir,
+    pub dir: TempDir,
     _shutdown: oneshot::Sender<()>,
 }
 
@@ -85,7 +85,7 @@ pub async fn spawn_with(config: ServerConfig) -> TestApp {
     TestApp {
         addr,
         client: reqwest::Client::new(),
-        _dir: dir,
+        dir,
         _shutdown: tx,
     }
 }
