@@ -122,38 +122,47 @@ pub fn seal(mut event: AuditEvent, seq: u64, salt: &[u8]) -> Result<Sealed, Seal
     })
 }
 
-/// The digests of a commitment, in payload order: all a verifier needs of the leaf.
+/// The digests of a commitment, in payload order: all a verifier needs of the leaf. Borrows
+/// from the commitment text (ids and base64 digests hold no escapes).
 #[derive(Debug, Deserialize)]
-pub struct LeafView {
+pub struct LeafView<'a> {
     #[serde(rename = "leafFormat")]
     pub leaf_format: u64,
     pub seq: u64,
-    pub id: String,
-    pub request: BodyView,
-    pub response: BodyView,
-    pub changes: Vec<ChangeView>,
+    #[serde(borrow)]
+    pub id: std::borrow::Cow<'a, str>,
+    #[serde(borrow)]
+    pub request: BodyView<'a>,
+    #[serde(borrow)]
+    pub response: BodyView<'a>,
+    #[serde(borrow)]
+    pub changes: Vec<ChangeView<'a>>,
 }
 
 #[derive(Debug, Deserialize)]
-pub struct BodyView {
-    pub body: DigestView,
+pub struct BodyView<'a> {
+    #[serde(borrow)]
+    pub body: DigestView<'a>,
 }
 
 #[derive(Debug, Deserialize)]
-pub struct ChangeView {
-    pub old: DigestView,
-    pub new: DigestView,
+pub struct ChangeView<'a> {
+    #[serde(borrow)]
+    pub old: DigestView<'a>,
+    #[serde(borrow)]
+    pub new: DigestView<'a>,
 }
 
 #[derive(Debug, Deserialize)]
-pub struct DigestView {
-    pub sha256: String,
+pub struct DigestView<'a> {
+    #[serde(borrow)]
+    pub sha256: std::borrow::Cow<'a, str>,
     pub size: usize,
 }
 
-impl LeafView {
-    pub fn parse(commitment: &str) -> Result<LeafView, SealError> {
-        let v: LeafView = serde_json::from_str(commitment)
+impl<'a> LeafView<'a> {
+    pub fn parse(commitment: &'a str) -> Result<LeafView<'a>, SealError> {
+        let v: LeafView<'a> = serde_json::from_str(commitment)
             .map_err(|e| SealError(format!("not a v1 commitment form: {e}")))?;
         if v.leaf_format != LEAF_FORMAT {
             return Err(SealError(format!("unknown leafFormat {}", v.leaf_format)));
@@ -162,7 +171,7 @@ impl LeafView {
     }
 
     /// The digests in payload order.
-    pub fn digests(&self) -> impl Iterator<Item = &DigestView> {
+    pub fn digests(&self) -> impl Iterator<Item = &DigestView<'a>> {
         [&self.request.body, &self.response.body]
             .into_iter()
             .chain(self.changes.iter().flat_map(|c| [&c.old, &c.new]))

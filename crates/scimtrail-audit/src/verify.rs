@@ -127,50 +127,48 @@ impl LogVerifier {
         stored_hash: Option<&[u8]>,
         payload: Option<&StoredPayload>,
     ) -> Result<Vec<Hash>, Failure> {
-        let expected = self.range.size();
-        if seq != expected {
-            return Err(if seq > expected {
-                fail(
-                    Some(expected),
-                    format!(
-                        "missing: the log jumps from seq {} to seq {seq}",
-                        expected as i128 - 1
-                    ),
-                )
-            } else {
-                fail(
-                    Some(seq),
-                    format!("out of order or repeated (expected seq {expected})"),
-                )
-            });
-        }
+        self.expect(seq)?;
         let text = std::str::from_utf8(commitment)
             .map_err(|_| fail(Some(seq), "commitment bytes are not UTF-8"))?;
-        let leaf = leaf_hash(commitment);
-        if let Some(stored) = stored_hash {
-            if stored != leaf {
-                return Err(fail(
-                    Some(seq),
-                    "the commitment bytes do not hash to the stored leaf hash (the event was edited)",
-                ));
-            }
+        let leaf = check_leaf(seq, text, stored_hash, payload)?;
+        self.push_checked(seq, leaf, payload.is_some())
+    }
+
+    /// `seq` must be the next leaf.
+    pub fn expect(&self, seq: u64) -> Result<(), Failure> {
+        let expected = self.range.size();
+        if seq == expected {
+            return Ok(());
         }
-        let view = LeafView::parse(text).map_err(|e| fail(Some(seq), e.0))?;
-        if view.seq != seq {
-            return Err(fail(
-                Some(seq),
+        Err(if seq > expected {
+            fail(
+                Some(expected),
                 format!(
-                    "the commitment names seq {}: rows were moved or swapped",
-                    view.seq
+                    "missing: the log jumps from seq {} to seq {seq}",
+                    expected as i128 - 1
                 ),
-            ));
-        }
-        match payload {
-            Some(p) => {
-                view.check_payload(p).map_err(|e| fail(Some(seq), e.0))?;
-                self.payloads += 1;
-            }
-            None => self.pruned += 1,
+            )
+        } else {
+            fail(
+                Some(seq),
+                format!("out of order or repeated (expected seq {expected})"),
+            )
+        })
+    }
+
+    /// [`push`](Self::push) for a leaf already checked by [`check_leaf`] (which is pure, so
+    /// many leaves can be checked in parallel; this part runs in `seq` order).
+    pub fn push_checked(
+        &mut self,
+        seq: u64,
+        leaf: Hash,
+        has_payload: bool,
+    ) -> Result<Vec<Hash>, Failure> {
+        self.expect(seq)?;
+        if has_payload {
+            self.payloads += 1;
+        } else {
+            self.pruned += 1;
         }
         let done = self.range.push(leaf);
         self.reach()?;
@@ -204,6 +202,40 @@ impl LogVerifier {
     pub fn root(&self) -> Hash {
         self.range.root()
     }
+}
+
+/// Everything about one leaf that needs no other leaf: its bytes hash to the stored leaf
+/// hash, it is a v1 commitment naming `seq`, and its payload (if any) matches its digests.
+/// Returns the leaf hash.
+pub fn check_leaf(
+    seq: u64,
+    commitment: &str,
+    stored_hash: Option<&[u8]>,
+    payload: Option<&StoredPayload>,
+) -> Result<Hash, Failure> {
+    let leaf = leaf_hash(commitment.as_bytes());
+    if let Some(stored) = stored_hash {
+        if stored != leaf {
+            return Err(fail(
+                Some(seq),
+                "the commitment bytes do not hash to the stored leaf hash (the event was edited)",
+            ));
+        }
+    }
+    let view = LeafView::parse(commitment).map_err(|e| fail(Some(seq), e.0))?;
+    if view.seq != seq {
+        return Err(fail(
+            Some(seq),
+            format!(
+                "the commitment names seq {}: rows were moved or swapped",
+                view.seq
+            ),
+        ));
+    }
+    if let Some(p) = payload {
+        view.check_payload(p).map_err(|e| fail(Some(seq), e.0))?;
+    }
+    Ok(leaf)
 }
 
 #[cfg(test)]

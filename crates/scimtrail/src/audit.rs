@@ -10,7 +10,7 @@ use base64::Engine as _;
 use clap::Subcommand;
 use scimtrail_audit::bundle::{self, BundleEntry, BundleWriter};
 use scimtrail_audit::checkpoint::open_checkpoint;
-use scimtrail_audit::verify::{Expected, Failure, LogVerifier, Report};
+use scimtrail_audit::verify::{check_leaf, Expected, Failure, LogVerifier, Report};
 use scimtrail_core::Filter;
 use scimtrail_store::Store;
 use serde_json::json;
@@ -112,7 +112,7 @@ pub async fn run(cmd: AuditCommand) -> anyhow::Result<()> {
                 .unwrap_or_else(|| crate::logkey::data_dir(&db.url()).join("checkpoints.jsonl"));
             let store = open(&db).await?;
             let outcome =
-                verify_online(store.as_ref(), &vkey, &file, checkpoint_log.is_some()).await?;
+                verify_online(store.clone(), &vkey, &file, checkpoint_log.is_some()).await?;
             print_outcome(outcome, json)
         }
         AuditCommand::Export {
@@ -241,17 +241,44 @@ async fn load_checkpoints(
     Ok(Ok((out, Some(lines))))
 }
 
+/// Rows of the log and the stored tree hashes they should have appended.
+struct Chunk {
+    rows: Vec<scimtrail_store::LogRow>,
+    first_index: u64,
+    stored: Vec<(u64, Vec<u8>)>,
+}
+
+async fn read_chunk(store: &dyn Store, after: Option<u64>) -> anyhow::Result<Chunk> {
+    let rows = store.log_rows(None, after, CHUNK).await?;
+    let (Some(first), Some(last)) = (rows.first(), rows.last()) else {
+        return Ok(Chunk {
+            rows,
+            first_index: 0,
+            stored: Vec::new(),
+        });
+    };
+    let from = scimtrail_audit::merkle::stored_index(0, first.seq);
+    let to = scimtrail_audit::merkle::stored_index(0, last.seq + 1);
+    let stored = store.stored_hashes(from, to).await?;
+    Ok(Chunk {
+        rows,
+        first_index: from,
+        stored,
+    })
+}
+
 pub struct Outcome {
     result: Result<Report, Failure>,
     file_lines: Option<usize>,
 }
 
 pub async fn verify_online(
-    store: &dyn Store,
+    store_arc: Arc<dyn Store>,
     vkey: &str,
     file: &Path,
     file_required: bool,
 ) -> anyhow::Result<Outcome> {
+    let store = store_arc.as_ref();
     let (checkpoints, file_lines) = match load_checkpoints(store, vkey, file, file_required).await?
     {
         Ok(c) => c,
@@ -265,40 +292,74 @@ pub async fn verify_online(
     let total = store.tree_size().await?;
     let progress = std::io::stderr().is_terminal();
     let mut v = LogVerifier::new(checkpoints);
-    let mut after = None;
-    loop {
-        let rows = store.log_rows(None, after, CHUNK).await?;
-        let Some(last) = rows.last() else { break };
-        after = Some(last.seq);
+    // Reading (SQLite), checking each leaf on its own (hashes, parse, payload digests: in
+    // parallel) and the in-order part (gaps, tree, checkpoints) overlap: the next chunk is
+    // read while this one is checked.
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<anyhow::Result<Chunk>>(2);
+    let reader = {
+        let store = store_arc.clone();
+        tokio::spawn(async move {
+            let mut after = None;
+            loop {
+                let chunk = read_chunk(store.as_ref(), after).await;
+                let stop = match &chunk {
+                    Ok(c) => c.rows.is_empty(),
+                    Err(_) => true,
+                };
+                if let Ok(c) = &chunk {
+                    after = c.rows.last().map(|r| r.seq);
+                }
+                if tx.send(chunk).await.is_err() || stop {
+                    break;
+                }
+            }
+        })
+    };
+    while let Some(chunk) = rx.recv().await {
+        let chunk = chunk?;
+        if chunk.rows.is_empty() {
+            break;
+        }
+        let rows = Arc::new(chunk.rows);
+        let checked = {
+            let rows = rows.clone();
+            tokio::task::spawn_blocking(move || {
+                use rayon::prelude::*;
+                rows.par_iter()
+                    .map(|r| {
+                        check_leaf(r.seq, &r.commitment, Some(&r.leaf_hash), r.payload.as_ref())
+                    })
+                    .collect::<Vec<_>>()
+            })
+            .await?
+        };
         let mut expected: Vec<(u64, [u8; 32])> = Vec::new();
-        for r in &rows {
-            match v.push(
-                r.seq,
-                r.commitment.as_bytes(),
-                Some(&r.leaf_hash),
-                r.payload.as_ref(),
-            ) {
+        for (r, leaf) in rows.iter().zip(checked) {
+            let pushed = v
+                .expect(r.seq)
+                .and(leaf)
+                .and_then(|leaf| v.push_checked(r.seq, leaf, r.payload.is_some()));
+            match pushed {
                 Ok(done) => expected.extend(done.into_iter().map(|h| (r.seq, h))),
                 Err(f) => {
+                    reader.abort();
                     return Ok(Outcome {
                         result: Err(f),
                         file_lines,
-                    })
+                    });
                 }
             }
         }
         // The stored tree must hold exactly the hashes the leaves give, or the proofs it
         // serves would not match the log.
-        let first = scimtrail_audit::merkle::stored_index(0, rows[0].seq);
-        let stored = store
-            .stored_hashes(first, first + expected.len() as u64)
-            .await?;
         for (i, (seq, h)) in expected.iter().enumerate() {
-            let idx = first + i as u64;
-            let ok = stored
+            let idx = chunk.first_index + i as u64;
+            let ok = chunk
+                .stored
                 .get(i)
                 .is_some_and(|(j, s)| *j == idx && s.as_slice() == h);
             if !ok {
+                reader.abort();
                 let f = Failure {
                     seq: Some(*seq),
                     what: format!(
