@@ -789,7 +789,7 @@ pub async fn writes_return_sealed_events(store: &dyn Store) {
         );
         let view = scimtrail_audit::commitment::LeafView::parse(&leaf.commitment)
             .expect("a v1 commitment");
-        assert_eq!((view.seq, view.id.as_str()), (seq, sealed.id.as_str()));
+        assert_eq!((view.seq, &*view.id), (seq, sealed.id.as_str()));
         view.check_payload(leaf.payload.as_ref().expect("payload"))
             .expect("the payload matches its digests");
         let stored = store
