@@ -187,3 +187,47 @@ async fn no_checkpoint_yet_is_a_clear_404() {
     let (status, _) = app.get_text("/audit/v1/checkpoint").await;
     assert_eq!(status, 404);
 }
+
+/// Each checkpoint is POSTed to the configured URL as its signed note (a witness or archive
+/// receiving it can check it with the log key alone).
+#[tokio::test]
+async fn checkpoints_are_posted_to_the_configured_url() {
+    use axum::routing::post;
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<(String, String)>();
+    let receiver = axum::Router::new().route(
+        "/witness",
+        post(move |headers: axum::http::HeaderMap, body: String| {
+            let tx = tx.clone();
+            async move {
+                let ct = headers
+                    .get("content-type")
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or_default()
+                    .to_string();
+                let _ = tx.send((ct, body));
+                "ok"
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/witness", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, receiver).await });
+    let app = spawn_with(scimtrail_server::ServerConfig {
+        checkpoint_interval: std::time::Duration::from_millis(50),
+        checkpoint_sinks: scimtrail_server::transparency::CheckpointSinks {
+            file: None,
+            url: Some(url),
+        },
+        ..Default::default()
+    })
+    .await;
+    app.create_user("posted").await;
+    let (_, vkey) = app.get_text("/audit/v1/log-key").await;
+    let (ct, note) = tokio::time::timeout(std::time::Duration::from_secs(10), rx.recv())
+        .await
+        .expect("a checkpoint was POSTed within 10 s")
+        .unwrap();
+    assert!(ct.starts_with("text/plain"), "{ct}");
+    let cp = open_checkpoint(note.as_bytes(), &vkey).expect("the posted note verifies");
+    assert!(cp.size >= 1);
+}
