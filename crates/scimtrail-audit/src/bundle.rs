@@ -82,18 +82,33 @@ impl BundleWriter {
         let invalid = |m: String| std::io::Error::new(std::io::ErrorKind::InvalidData, m);
         writeln!(self.leaves, "{}", e.commitment)?;
         if let Some(p) = &e.payload {
+            // Each value is written as its exact JCS bytes, so a verifier may hash them as
+            // they are (or canonicalise them first: same bytes).
             let view = LeafView::parse(&e.commitment).map_err(|x| invalid(x.0))?;
-            let values = view.split_payload(p).map_err(|x| invalid(x.0))?;
-            let mut it = values.into_iter();
-            let request = it.next().unwrap_or(Value::Null);
-            let response = it.next().unwrap_or(Value::Null);
-            let mut changes = Vec::new();
-            while let (Some(old), Some(new)) = (it.next(), it.next()) {
-                changes.push(json!({"old": old, "new": new}));
-            }
-            let line = json!({"seq": e.seq, "salt": B64.encode(&p.salt), "request": request,
-                              "response": response, "changes": changes});
-            writeln!(self.payloads, "{line}")?;
+            let values = view.split_payload_raw(p).map_err(|x| invalid(x.0))?;
+            let (request, response) = (
+                values.first().copied().unwrap_or("null"),
+                values.get(1).copied().unwrap_or("null"),
+            );
+            let changes: Vec<String> = values
+                .get(2..)
+                .unwrap_or_default()
+                .chunks(2)
+                .map(|c| {
+                    format!(
+                        "{{\"old\":{},\"new\":{}}}",
+                        c[0],
+                        c.get(1).copied().unwrap_or("null")
+                    )
+                })
+                .collect();
+            writeln!(
+                self.payloads,
+                "{{\"seq\":{},\"salt\":\"{}\",\"request\":{request},\"response\":{response},\"changes\":[{}]}}",
+                e.seq,
+                B64.encode(&p.salt),
+                changes.join(",")
+            )?;
         }
         let hashes: Vec<String> = e.proof.iter().map(|h| B64.encode(h)).collect();
         let line = json!({"seq": e.seq, "treeSize": self.tree_size,
@@ -110,6 +125,26 @@ impl BundleWriter {
         }
         Ok(self.dir)
     }
+}
+
+#[derive(serde::Deserialize)]
+struct PayloadLine<'a> {
+    seq: u64,
+    salt: &'a str,
+    #[serde(borrow)]
+    request: &'a serde_json::value::RawValue,
+    #[serde(borrow)]
+    response: &'a serde_json::value::RawValue,
+    #[serde(borrow)]
+    changes: Vec<ChangeLine<'a>>,
+}
+
+#[derive(serde::Deserialize)]
+struct ChangeLine<'a> {
+    #[serde(borrow)]
+    old: &'a serde_json::value::RawValue,
+    #[serde(borrow)]
+    new: &'a serde_json::value::RawValue,
 }
 
 /// A verified bundle.
@@ -155,11 +190,6 @@ fn b64_hash(file: &str, n: usize, v: &Value, what: &str) -> Result<Hash, BundleE
                 format!("{what} is not a base64 SHA-256 hash"),
             )
         })
-}
-
-fn digest_of(v: &Value, salt: &[u8]) -> Result<(String, usize), String> {
-    let bytes = canonical(v).map_err(|e| e.0)?;
-    Ok((value_digest(salt, bytes.as_bytes()), bytes.len()))
 }
 
 /// Check a bundle with nothing but the verifier key `vkey`.
@@ -242,10 +272,10 @@ pub fn verify(dir: &Path, vkey: &str) -> Result<BundleReport, BundleError> {
     let mut last: Option<u64> = None;
     for (i, line) in payloads.iter().enumerate() {
         let n = i + 1;
-        let p = json_line(PAYLOADS, n, line)?;
-        let seq = p["seq"]
-            .as_u64()
-            .ok_or_else(|| berr(PAYLOADS, Some(n), "no seq"))?;
+        // Values stay raw text here: however deeply nested, they are hashed, not parsed.
+        let p: PayloadLine<'_> = serde_json::from_str(line)
+            .map_err(|e| berr(PAYLOADS, Some(n), format!("not a payload line: {e}")))?;
+        let seq = p.seq;
         if last.is_some_and(|l| seq <= l) {
             return Err(berr(
                 PAYLOADS,
@@ -261,33 +291,36 @@ pub fn verify(dir: &Path, vkey: &str) -> Result<BundleReport, BundleError> {
                 format!("seq {seq} has no leaf in {LEAVES}"),
             )
         })?;
-        let salt = p["salt"]
-            .as_str()
-            .and_then(|s| B64.decode(s).ok())
-            .ok_or_else(|| berr(PAYLOADS, Some(n), "salt is not base64"))?;
-        let changes = p["changes"].as_array().cloned().unwrap_or_default();
-        if changes.len() != view.changes.len() {
+        let salt = B64
+            .decode(p.salt)
+            .map_err(|_| berr(PAYLOADS, Some(n), "salt is not base64"))?;
+        if p.changes.len() != view.changes.len() {
             return Err(berr(
                 PAYLOADS,
                 Some(n),
                 format!(
                     "seq {seq}: {} change values for {} changes",
-                    changes.len(),
+                    p.changes.len(),
                     view.changes.len()
                 ),
             ));
         }
-        let mut values = vec![
-            ("request", p["request"].clone()),
-            ("response", p["response"].clone()),
-        ];
-        for c in &changes {
-            values.push(("changes.old", c["old"].clone()));
-            values.push(("changes.new", c["new"].clone()));
+        let mut values = vec![("request", p.request), ("response", p.response)];
+        for c in &p.changes {
+            values.push(("changes.old", c.old));
+            values.push(("changes.new", c.new));
         }
-        for ((name, v), d) in values.iter().zip(view.digests()) {
-            let (digest, len) = digest_of(v, &salt).map_err(|e| berr(PAYLOADS, Some(n), e))?;
-            if digest != d.sha256 || len != d.size {
+        for ((name, raw), d) in values.iter().zip(view.digests()) {
+            let same =
+                |bytes: &[u8]| value_digest(&salt, bytes) == d.sha256 && bytes.len() == d.size;
+            let ok = same(raw.get().as_bytes()) || {
+                // Not written canonically: canonicalise, then hash.
+                let v: Value = serde_json::from_str(raw.get())
+                    .map_err(|e| berr(PAYLOADS, Some(n), format!("seq {seq}: {name}: {e}")))?;
+                let c = canonical(&v).map_err(|e| berr(PAYLOADS, Some(n), e.0))?;
+                same(c.as_bytes())
+            };
+            if !ok {
                 return Err(berr(
                     PAYLOADS,
                     Some(n),

@@ -201,6 +201,26 @@ impl<'a> LeafView<'a> {
         Ok(())
     }
 
+    /// The exact JCS text of each value of a payload, in digest order, without parsing them.
+    pub fn split_payload_raw<'p>(
+        &self,
+        payload: &'p StoredPayload,
+    ) -> Result<Vec<&'p str>, SealError> {
+        let mut at = 0usize;
+        let mut out = Vec::new();
+        for d in self.digests() {
+            let end = at.saturating_add(d.size);
+            out.push(
+                payload
+                    .values
+                    .get(at..end)
+                    .ok_or_else(|| SealError("payload does not fit its digests".into()))?,
+            );
+            at = end;
+        }
+        Ok(out)
+    }
+
     /// Split a payload into its values (after [`check_payload`](Self::check_payload)).
     pub fn split_payload(&self, payload: &StoredPayload) -> Result<Vec<Value>, SealError> {
         let mut at = 0usize;

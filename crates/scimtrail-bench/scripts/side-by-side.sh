@@ -7,8 +7,8 @@
 # e.g. side-by-side.sh 3 10 before=/tmp/old-target/release/scimtrail \
 #        commit=target/release/scimtrail "checkpoint=target/release/scimtrail:--durability checkpoint"
 #
-# Each run: a fresh data directory, `serve` on a free port, then `scimtrail-load` (16
-# connections: POST users for SECONDS, then GET them for SECONDS). Prints one line per run with
+# Each run: a fresh data directory, `serve` on a free port, then `scimtrail-load` ($CONCURRENCY,
+# default 16, connections: POST users for SECONDS, then GET them for SECONDS). Prints one line per run with
 # requests/s, p50/p99 and the server's CPU time per request (user+system from /proc).
 set -euo pipefail
 rounds=$1; seconds=$2; shift 2
@@ -27,7 +27,7 @@ for r in $(seq 1 "$rounds"); do
     pid=$!
     for _ in $(seq 1 100); do grep -q listening "$dir/out" 2>/dev/null && break; sleep 0.1; done
     t0=$(awk '{print $14+$15}' /proc/$pid/stat)
-    out=$("$load" --url "http://127.0.0.1:$port" --token benchtoken --concurrency 16 --seconds "$seconds")
+    out=$("$load" --url "http://127.0.0.1:$port" --token benchtoken --concurrency "${CONCURRENCY:-16}" --seconds "$seconds")
     t1=$(awk '{print $14+$15}' /proc/$pid/stat)
     kill -TERM $pid; wait $pid || true
     c=$(echo "$out" | awk '/^create/ {print $2, $6, $9, $12}')
