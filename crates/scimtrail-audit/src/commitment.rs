@@ -137,6 +137,127 @@ pub struct LeafView<'a> {
     pub response: BodyView<'a>,
     #[serde(borrow)]
     pub changes: Vec<ChangeView<'a>>,
+    // The envelope fields a store indexes, to check its index columns against.
+    #[serde(borrow)]
+    pub tenant: Text<'a>,
+    #[serde(borrow)]
+    pub time: Text<'a>,
+    #[serde(borrow, rename = "requestId")]
+    pub request_id: Text<'a>,
+    #[serde(borrow, rename = "parentId")]
+    pub parent_id: Text<'a>,
+    #[serde(borrow)]
+    pub action: Text<'a>,
+    #[serde(borrow)]
+    pub actor: ActorView<'a>,
+    #[serde(borrow)]
+    pub operation: OperationView<'a>,
+    #[serde(borrow)]
+    pub target: TargetView<'a>,
+    #[serde(borrow)]
+    pub outcome: OutcomeView<'a>,
+}
+
+type Text<'a> = Option<std::borrow::Cow<'a, str>>;
+
+#[derive(Debug, Deserialize)]
+pub struct ActorView<'a> {
+    #[serde(borrow)]
+    pub kind: Text<'a>,
+    #[serde(borrow)]
+    pub id: Text<'a>,
+    #[serde(borrow)]
+    pub name: Text<'a>,
+    #[serde(borrow)]
+    pub client: Text<'a>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct OperationView<'a> {
+    #[serde(borrow)]
+    pub method: Text<'a>,
+    #[serde(borrow)]
+    pub scim: Text<'a>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TargetView<'a> {
+    #[serde(rename = "type", borrow)]
+    pub resource_type: Text<'a>,
+    #[serde(borrow)]
+    pub id: Text<'a>,
+    #[serde(borrow)]
+    pub external_id: Text<'a>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct OutcomeView<'a> {
+    #[serde(borrow)]
+    pub result: Text<'a>,
+    pub status: Option<u64>,
+}
+
+impl LeafView<'_> {
+    /// The names of the indexed envelope fields, in [`index_key`] order.
+    pub const INDEXED: [&'static str; 16] = [
+        "tenant",
+        "time",
+        "request_id",
+        "parent_id",
+        "actor_kind",
+        "actor_id",
+        "actor_name",
+        "actor_client",
+        "action",
+        "method",
+        "scim_op",
+        "target_type",
+        "target_id",
+        "target_external_id",
+        "result",
+        "status",
+    ];
+
+    /// The [`index_key`] of this event's indexed envelope fields.
+    pub fn index_key(&self) -> String {
+        let status = self.outcome.status.map(|s| s.to_string());
+        index_key([
+            self.tenant.as_deref(),
+            self.time.as_deref(),
+            self.request_id.as_deref(),
+            self.parent_id.as_deref(),
+            self.actor.kind.as_deref(),
+            self.actor.id.as_deref(),
+            self.actor.name.as_deref(),
+            self.actor.client.as_deref(),
+            self.action.as_deref(),
+            self.operation.method.as_deref(),
+            self.operation.scim.as_deref(),
+            self.target.resource_type.as_deref(),
+            self.target.id.as_deref(),
+            self.target.external_id.as_deref(),
+            self.outcome.result.as_deref(),
+            status.as_deref(),
+        ])
+    }
+}
+
+/// The indexed envelope fields of an event as one string (each field `\u{1e}` + value, or
+/// `\u{1f}` when absent), so a store's index columns can be checked against the commitment
+/// with one comparison.
+pub fn index_key<'v>(fields: impl IntoIterator<Item = Option<&'v str>>) -> String {
+    let mut out = String::with_capacity(256);
+    for f in fields {
+        match f {
+            Some(v) => {
+                out.push('\u{1e}');
+                out.push_str(v);
+            }
+            None => out.push('\u{1f}'),
+        }
+    }
+    out
 }
 
 #[derive(Debug, Deserialize)]

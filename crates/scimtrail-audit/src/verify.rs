@@ -130,7 +130,7 @@ impl LogVerifier {
         self.expect(seq)?;
         let text = std::str::from_utf8(commitment)
             .map_err(|_| fail(Some(seq), "commitment bytes are not UTF-8"))?;
-        let leaf = check_leaf(seq, text, stored_hash, payload)?;
+        let leaf = check_leaf(seq, text, stored_hash, payload, None)?;
         self.push_checked(seq, leaf, payload.is_some())
     }
 
@@ -212,6 +212,7 @@ pub fn check_leaf(
     commitment: &str,
     stored_hash: Option<&[u8]>,
     payload: Option<&StoredPayload>,
+    index_key: Option<&str>,
 ) -> Result<Hash, Failure> {
     let leaf = leaf_hash(commitment.as_bytes());
     if let Some(stored) = stored_hash {
@@ -234,6 +235,31 @@ pub fn check_leaf(
     }
     if let Some(p) = payload {
         view.check_payload(p).map_err(|e| fail(Some(seq), e.0))?;
+    }
+    if let Some(stored) = index_key {
+        let committed = view.index_key();
+        if committed != stored {
+            let parts = |k: &str| {
+                k.split(['\u{1e}', '\u{1f}'])
+                    .skip(1)
+                    .map(str::to_string)
+                    .collect::<Vec<_>>()
+            };
+            let (a, b) = (parts(&committed), parts(stored));
+            let col = LeafView::INDEXED
+                .iter()
+                .zip(a.iter().zip(&b))
+                .find(|(_, (x, y))| x != y)
+                .map(|(c, _)| *c)
+                .unwrap_or("of the event");
+            return Err(fail(
+                Some(seq),
+                format!(
+                    "the index column {col} disagrees with the event's commitment: filters and \
+                     filtered exports would select wrongly"
+                ),
+            ));
+        }
     }
     Ok(leaf)
 }

@@ -327,7 +327,13 @@ pub async fn verify_online(
                 use rayon::prelude::*;
                 rows.par_iter()
                     .map(|r| {
-                        check_leaf(r.seq, &r.commitment, Some(&r.leaf_hash), r.payload.as_ref())
+                        check_leaf(
+                            r.seq,
+                            &r.commitment,
+                            Some(&r.leaf_hash),
+                            r.payload.as_ref(),
+                            Some(&r.index_key),
+                        )
                     })
                     .collect::<Vec<_>>()
             })

@@ -197,6 +197,16 @@ async fn verify_names_every_kind_of_tampering() {
         .unwrap();
     assert_fails(d.path(), Some(5), "stored leaf hash");
 
+    // An index column changed (filters would select wrongly), the commitment untouched.
+    let d = copy_of(log.path());
+    conn(d.path())
+        .execute(
+            "UPDATE audit_events SET action = 'user.read' WHERE seq = 4",
+            [],
+        )
+        .unwrap();
+    assert_fails(d.path(), Some(4), "index column action");
+
     // One payload changed while its commitment stays.
     let d = copy_of(log.path());
     {
@@ -258,7 +268,8 @@ async fn verify_names_every_kind_of_tampering() {
     {
         let c = conn(d.path());
         c.execute(
-            "UPDATE audit_events SET commitment = replace(commitment, '\"action\":\"user.deactivate\"', '\"action\":\"user.update\"')",
+            "UPDATE audit_events SET commitment = replace(commitment, '\"action\":\"user.deactivate\"', '\"action\":\"user.update\"'), \
+             action = replace(action, 'user.deactivate', 'user.update')",
             [],
         )
         .unwrap();
