@@ -127,6 +127,58 @@ impl BundleWriter {
     }
 }
 
+/// The lines of one bundle file, read one at a time (bundles of millions of events are
+/// checked in constant memory).
+struct Lines {
+    name: &'static str,
+    inner: std::io::Split<BufReader<std::fs::File>>,
+    n: usize,
+}
+
+impl Lines {
+    fn open(dir: &Path, name: &'static str) -> Result<Self, BundleError> {
+        let f = std::fs::File::open(dir.join(name))
+            .map_err(|e| berr(name, None, format!("cannot read: {e}")))?;
+        Ok(Lines {
+            name,
+            inner: BufReader::with_capacity(1 << 20, f).split(b'\n'),
+            n: 0,
+        })
+    }
+
+    /// The next line and its number, or `None` at the end.
+    fn next_line(&mut self) -> Result<Option<(usize, String)>, BundleError> {
+        let Some(l) = self.inner.next() else {
+            return Ok(None);
+        };
+        self.n += 1;
+        let n = self.n;
+        let l = l.map_err(|e| berr(self.name, Some(n), format!("cannot read: {e}")))?;
+        let l = String::from_utf8(l).map_err(|_| berr(self.name, Some(n), "not UTF-8"))?;
+        if l.is_empty() {
+            return Err(berr(self.name, Some(n), "empty line"));
+        }
+        Ok(Some((n, l)))
+    }
+}
+
+fn json_line(file: &str, n: usize, line: &str) -> Result<Value, BundleError> {
+    serde_json::from_str(line).map_err(|e| berr(file, Some(n), format!("not JSON: {e}")))
+}
+
+fn b64_hash(file: &str, n: usize, v: &Value, what: &str) -> Result<Hash, BundleError> {
+    v.as_str()
+        .and_then(|s| B64.decode(s).ok())
+        .and_then(|b| <[u8; 32]>::try_from(b.as_slice()).ok())
+        .ok_or_else(|| {
+            berr(
+                file,
+                Some(n),
+                format!("{what} is not a base64 SHA-256 hash"),
+            )
+        })
+}
+
 #[derive(serde::Deserialize)]
 struct PayloadLine<'a> {
     seq: u64,
@@ -160,177 +212,197 @@ pub struct BundleReport {
     pub complete: bool,
 }
 
-fn lines(dir: &Path, name: &str) -> Result<Vec<String>, BundleError> {
-    let f = std::fs::File::open(dir.join(name))
-        .map_err(|e| berr(name, None, format!("cannot read: {e}")))?;
-    let mut out = Vec::new();
-    for (i, l) in BufReader::new(f).split(b'\n').enumerate() {
-        let l = l.map_err(|e| berr(name, Some(i + 1), format!("cannot read: {e}")))?;
-        let l = String::from_utf8(l).map_err(|_| berr(name, Some(i + 1), "not UTF-8"))?;
-        if l.is_empty() {
-            return Err(berr(name, Some(i + 1), "empty line"));
-        }
-        out.push(l);
+/// Check one leaf line and its proof line against the checkpoint; returns the leaf's seq and
+/// hash.
+fn check_leaf_line(
+    leaf: &str,
+    n: usize,
+    proof: Option<(usize, String)>,
+    size: u64,
+    root: Hash,
+    last: Option<u64>,
+) -> Result<(LeafView<'_>, Hash), BundleError> {
+    let view = LeafView::parse(leaf).map_err(|e| berr(LEAVES, Some(n), e.0))?;
+    let seq = view.seq;
+    if last.is_some_and(|l| seq <= l) {
+        return Err(berr(LEAVES, Some(n), format!("seq {seq} is out of order")));
     }
-    Ok(out)
+    if seq >= size {
+        return Err(berr(
+            LEAVES,
+            Some(n),
+            format!("seq {seq} is beyond the checkpoint's tree of size {size}"),
+        ));
+    }
+    let hash = leaf_hash(leaf.as_bytes());
+    let (pn, proof) = proof.ok_or_else(|| {
+        berr(
+            PROOFS,
+            None,
+            format!("no proof for seq {seq} (leaf line {n})"),
+        )
+    })?;
+    let p = json_line(PROOFS, pn, &proof)?;
+    if p["seq"].as_u64() != Some(seq) {
+        return Err(berr(
+            PROOFS,
+            Some(pn),
+            format!("this proof is not for seq {seq}"),
+        ));
+    }
+    if p["treeSize"].as_u64() != Some(size) {
+        return Err(berr(
+            PROOFS,
+            Some(pn),
+            format!("treeSize is not the checkpoint's {size}"),
+        ));
+    }
+    if b64_hash(PROOFS, pn, &p["leafHash"], "leafHash")? != hash {
+        return Err(berr(
+            LEAVES,
+            Some(n),
+            format!("seq {seq}: the leaf bytes do not hash to the proof's leafHash"),
+        ));
+    }
+    let path = p["hashes"]
+        .as_array()
+        .ok_or_else(|| berr(PROOFS, Some(pn), "hashes is not a list"))?
+        .iter()
+        .map(|h| b64_hash(PROOFS, pn, h, "a proof hash"))
+        .collect::<Result<Vec<_>, _>>()?;
+    merkle::verify_inclusion(&path, size, root, seq, hash).map_err(|_| {
+        berr(
+            PROOFS,
+            Some(pn),
+            format!("the inclusion proof for seq {seq} does not lead to the checkpoint root"),
+        )
+    })?;
+    Ok((view, hash))
 }
 
-fn json_line(file: &str, n: usize, line: &str) -> Result<Value, BundleError> {
-    serde_json::from_str(line).map_err(|e| berr(file, Some(n), format!("not JSON: {e}")))
-}
-
-fn b64_hash(file: &str, n: usize, v: &Value, what: &str) -> Result<Hash, BundleError> {
-    v.as_str()
-        .and_then(|s| B64.decode(s).ok())
-        .and_then(|b| <[u8; 32]>::try_from(b.as_slice()).ok())
-        .ok_or_else(|| {
-            berr(
-                file,
+/// Check one payload line against its leaf's digests.
+fn check_payload_line(view: &LeafView<'_>, n: usize, line: &str) -> Result<(), BundleError> {
+    let seq = view.seq;
+    // Values stay raw text here: however deeply nested, they are hashed, not parsed.
+    let p: PayloadLine<'_> = serde_json::from_str(line)
+        .map_err(|e| berr(PAYLOADS, Some(n), format!("not a payload line: {e}")))?;
+    if p.seq != seq {
+        return Err(berr(
+            PAYLOADS,
+            Some(n),
+            format!("this payload is not for seq {seq}"),
+        ));
+    }
+    let salt = B64
+        .decode(p.salt)
+        .map_err(|_| berr(PAYLOADS, Some(n), "salt is not base64"))?;
+    if p.changes.len() != view.changes.len() {
+        return Err(berr(
+            PAYLOADS,
+            Some(n),
+            format!(
+                "seq {seq}: {} change values for {} changes",
+                p.changes.len(),
+                view.changes.len()
+            ),
+        ));
+    }
+    let mut values = vec![("request", p.request), ("response", p.response)];
+    for c in &p.changes {
+        values.push(("changes.old", c.old));
+        values.push(("changes.new", c.new));
+    }
+    for ((name, raw), d) in values.iter().zip(view.digests()) {
+        let same = |bytes: &[u8]| value_digest(&salt, bytes) == d.sha256 && bytes.len() == d.size;
+        let ok = same(raw.get().as_bytes()) || {
+            // Not written canonically: canonicalise, then hash.
+            let v: Value = serde_json::from_str(raw.get())
+                .map_err(|e| berr(PAYLOADS, Some(n), format!("seq {seq}: {name}: {e}")))?;
+            let c = canonical(&v).map_err(|e| berr(PAYLOADS, Some(n), e.0))?;
+            same(c.as_bytes())
+        };
+        if !ok {
+            return Err(berr(
+                PAYLOADS,
                 Some(n),
-                format!("{what} is not a base64 SHA-256 hash"),
-            )
-        })
+                format!("seq {seq}: {name} does not match its digest in the leaf"),
+            ));
+        }
+    }
+    Ok(())
 }
 
-/// Check a bundle with nothing but the verifier key `vkey`.
+fn payload_seq(n: usize, line: &str) -> Result<u64, BundleError> {
+    #[derive(serde::Deserialize)]
+    struct Seq {
+        seq: u64,
+    }
+    serde_json::from_str::<Seq>(line)
+        .map(|s| s.seq)
+        .map_err(|e| berr(PAYLOADS, Some(n), format!("not a payload line: {e}")))
+}
+
+/// Check a bundle with nothing but the verifier key `vkey`. The three files are read side by
+/// side, one line at a time: leaves and proofs line by line, payloads merged in by `seq`.
 pub fn verify(dir: &Path, vkey: &str) -> Result<BundleReport, BundleError> {
     parse_vkey(vkey).map_err(|e| berr("key", None, e.0))?;
     let note = std::fs::read(dir.join(CHECKPOINT))
         .map_err(|e| berr(CHECKPOINT, None, format!("cannot read: {e}")))?;
     let VerifiedCheckpoint { origin, size, root } =
         open_checkpoint(&note, vkey).map_err(|e| berr(CHECKPOINT, None, e.0))?;
-    let leaves = lines(dir, LEAVES)?;
-    let proofs = lines(dir, PROOFS)?;
-    let payloads = lines(dir, PAYLOADS)?;
-    if proofs.len() != leaves.len() {
-        return Err(berr(
-            PROOFS,
-            None,
-            format!("{} proofs for {} leaves", proofs.len(), leaves.len()),
-        ));
-    }
-    let mut views = std::collections::HashMap::new();
+    let mut leaves = Lines::open(dir, LEAVES)?;
+    let mut proofs = Lines::open(dir, PROOFS)?;
+    let mut payloads = Lines::open(dir, PAYLOADS)?;
+    let mut pending = payloads.next_line()?;
+    let mut pending_seq = match &pending {
+        Some((n, l)) => Some(payload_seq(*n, l)?),
+        None => None,
+    };
     let mut range = CompactRange::new();
-    let mut last: Option<u64> = None;
-    for (i, (leaf, proof)) in leaves.iter().zip(&proofs).enumerate() {
-        let n = i + 1;
-        let view = LeafView::parse(leaf).map_err(|e| berr(LEAVES, Some(n), e.0))?;
+    let (mut last, mut events, mut checked) = (None::<u64>, 0u64, 0u64);
+    while let Some((n, leaf)) = leaves.next_line()? {
+        let (view, hash) = check_leaf_line(&leaf, n, proofs.next_line()?, size, root, last)?;
         let seq = view.seq;
-        if last.is_some_and(|l| seq <= l) {
-            return Err(berr(LEAVES, Some(n), format!("seq {seq} is out of order")));
-        }
-        if seq >= size {
-            return Err(berr(
-                LEAVES,
-                Some(n),
-                format!("seq {seq} is beyond the checkpoint's tree of size {size}"),
-            ));
-        }
-        last = Some(seq);
-        let hash = leaf_hash(leaf.as_bytes());
-        let p = json_line(PROOFS, n, proof)?;
-        if p["seq"].as_u64() != Some(seq) {
-            return Err(berr(
-                PROOFS,
-                Some(n),
-                format!("this proof is not for seq {seq}"),
-            ));
-        }
-        if p["treeSize"].as_u64() != Some(size) {
-            return Err(berr(
-                PROOFS,
-                Some(n),
-                format!("treeSize is not the checkpoint's {size}"),
-            ));
-        }
-        if b64_hash(PROOFS, n, &p["leafHash"], "leafHash")? != hash {
-            return Err(berr(
-                LEAVES,
-                Some(n),
-                format!("seq {seq}: the leaf bytes do not hash to the proof's leafHash"),
-            ));
-        }
-        let path = p["hashes"]
-            .as_array()
-            .ok_or_else(|| berr(PROOFS, Some(n), "hashes is not a list"))?
-            .iter()
-            .map(|h| b64_hash(PROOFS, n, h, "a proof hash"))
-            .collect::<Result<Vec<_>, _>>()?;
-        merkle::verify_inclusion(&path, size, root, seq, hash).map_err(|_| {
-            berr(
-                PROOFS,
-                Some(n),
-                format!("the inclusion proof for seq {seq} does not lead to the checkpoint root"),
-            )
-        })?;
-        if range.size() == seq {
-            range.push(hash);
-        }
-        views.insert(seq, view);
-    }
-    let mut checked = 0u64;
-    let mut last: Option<u64> = None;
-    for (i, line) in payloads.iter().enumerate() {
-        let n = i + 1;
-        // Values stay raw text here: however deeply nested, they are hashed, not parsed.
-        let p: PayloadLine<'_> = serde_json::from_str(line)
-            .map_err(|e| berr(PAYLOADS, Some(n), format!("not a payload line: {e}")))?;
-        let seq = p.seq;
-        if last.is_some_and(|l| seq <= l) {
-            return Err(berr(
-                PAYLOADS,
-                Some(n),
-                format!("seq {seq} is out of order"),
-            ));
-        }
-        last = Some(seq);
-        let view = views.get(&seq).ok_or_else(|| {
-            berr(
-                PAYLOADS,
-                Some(n),
-                format!("seq {seq} has no leaf in {LEAVES}"),
-            )
-        })?;
-        let salt = B64
-            .decode(p.salt)
-            .map_err(|_| berr(PAYLOADS, Some(n), "salt is not base64"))?;
-        if p.changes.len() != view.changes.len() {
-            return Err(berr(
-                PAYLOADS,
-                Some(n),
-                format!(
-                    "seq {seq}: {} change values for {} changes",
-                    p.changes.len(),
-                    view.changes.len()
-                ),
-            ));
-        }
-        let mut values = vec![("request", p.request), ("response", p.response)];
-        for c in &p.changes {
-            values.push(("changes.old", c.old));
-            values.push(("changes.new", c.new));
-        }
-        for ((name, raw), d) in values.iter().zip(view.digests()) {
-            let same =
-                |bytes: &[u8]| value_digest(&salt, bytes) == d.sha256 && bytes.len() == d.size;
-            let ok = same(raw.get().as_bytes()) || {
-                // Not written canonically: canonicalise, then hash.
-                let v: Value = serde_json::from_str(raw.get())
-                    .map_err(|e| berr(PAYLOADS, Some(n), format!("seq {seq}: {name}: {e}")))?;
-                let c = canonical(&v).map_err(|e| berr(PAYLOADS, Some(n), e.0))?;
-                same(c.as_bytes())
-            };
-            if !ok {
+        if let (Some(ps), Some((pn, _))) = (pending_seq, &pending) {
+            if ps < seq || last.is_some_and(|l| ps <= l) {
                 return Err(berr(
                     PAYLOADS,
-                    Some(n),
-                    format!("seq {seq}: {name} does not match its digest in the leaf"),
+                    Some(*pn),
+                    format!("seq {ps} has no leaf in {LEAVES}, or is out of order"),
                 ));
             }
         }
-        checked += 1;
+        if pending_seq == Some(seq) {
+            if let Some((pn, line)) = &pending {
+                check_payload_line(&view, *pn, line)?;
+            }
+            checked += 1;
+            pending = payloads.next_line()?;
+            pending_seq = match &pending {
+                Some((n, l)) => Some(payload_seq(*n, l)?),
+                None => None,
+            };
+        }
+        if range.size() == seq {
+            range.push(hash);
+        }
+        last = Some(seq);
+        events += 1;
     }
-    let complete = range.size() == size && leaves.len() as u64 == size;
+    if let Some((pn, _)) = pending {
+        return Err(berr(
+            PAYLOADS,
+            Some(pn),
+            format!(
+                "seq {} has no leaf in {LEAVES}",
+                pending_seq.unwrap_or_default()
+            ),
+        ));
+    }
+    if let Some((pn, _)) = proofs.next_line()? {
+        return Err(berr(PROOFS, Some(pn), "more proofs than leaves"));
+    }
+    let complete = range.size() == size && events == size;
     if complete && range.root() != root {
         return Err(berr(
             LEAVES,
@@ -342,7 +414,7 @@ pub fn verify(dir: &Path, vkey: &str) -> Result<BundleReport, BundleError> {
         origin,
         tree_size: size,
         root: B64.encode(root),
-        events: leaves.len() as u64,
+        events,
         payloads: checked,
         complete,
     })

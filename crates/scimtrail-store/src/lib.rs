@@ -125,6 +125,9 @@ pub trait Store: Send + Sync + 'static {
     /// if `seq >= size` or `size` is beyond the tree).
     async fn inclusion_proof(&self, seq: u64, size: u64) -> StoreResult<Vec<[u8; 32]>>;
 
+    /// [`inclusion_proof`](Self::inclusion_proof) of many leaves in one tree, in one read.
+    async fn inclusion_proofs(&self, seqs: &[u64], size: u64) -> StoreResult<Vec<Vec<[u8; 32]>>>;
+
     /// RFC 9162 consistency proof between the trees of `from` and `to` leaves.
     async fn consistency_proof(&self, from: u64, to: u64) -> StoreResult<Vec<[u8; 32]>>;
 

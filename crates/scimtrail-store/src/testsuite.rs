@@ -1668,6 +1668,17 @@ pub async fn the_tree_grows_with_the_log(store: &dyn Store) {
                 .expect("consistency proof verifies");
         }
     }
+    let all: Vec<u64> = (0..n as u64).collect();
+    let batch = store.inclusion_proofs(&all, n as u64).await.expect("batch");
+    for (seq, p) in batch.iter().enumerate() {
+        assert_eq!(
+            p,
+            &store
+                .inclusion_proof(seq as u64, n as u64)
+                .await
+                .expect("one")
+        );
+    }
     let beyond = n as u64 + 1;
     assert!(matches!(
         store.tree_root(beyond).await,

@@ -145,6 +145,12 @@ impl Store for SqliteStore {
             .run(move |c| tree::inclusion(c, seq, size))
             .await
     }
+    async fn inclusion_proofs(&self, seqs: &[u64], size: u64) -> StoreResult<Vec<Vec<[u8; 32]>>> {
+        let seqs = seqs.to_vec();
+        self.reader
+            .run(move |c| tree::inclusions(c, &seqs, size))
+            .await
+    }
     async fn consistency_proof(&self, from: u64, to: u64) -> StoreResult<Vec<[u8; 32]>> {
         self.reader
             .run(move |c| tree::consistency(c, from, to))

@@ -76,6 +76,14 @@ pub fn inclusion(conn: &Connection, seq: u64, size: u64) -> StoreResult<Vec<Hash
     merkle::inclusion_proof(seq, size, &SqlTree(conn)).map_err(merkle_err)
 }
 
+pub fn inclusions(conn: &Connection, seqs: &[u64], size: u64) -> StoreResult<Vec<Vec<Hash>>> {
+    within(conn, size)?;
+    let tree = SqlTree(conn);
+    seqs.iter()
+        .map(|&seq| merkle::inclusion_proof(seq, size, &tree).map_err(merkle_err))
+        .collect()
+}
+
 pub fn consistency(conn: &Connection, from: u64, to: u64) -> StoreResult<Vec<Hash>> {
     within(conn, to)?;
     merkle::consistency_proof(from, to, &SqlTree(conn)).map_err(merkle_err)
