@@ -300,14 +300,18 @@ impl<'a> LeafView<'a> {
 
     /// Check a payload against the digests; names the first value that does not match.
     pub fn check_payload(&self, payload: &StoredPayload) -> Result<(), SealError> {
-        let bytes = payload.values.as_bytes();
+        self.check_payload_parts(&payload.salt, payload.values.as_bytes())
+    }
+
+    /// [`check_payload`](Self::check_payload) on borrowed salt and value bytes.
+    pub fn check_payload_parts(&self, salt: &[u8], bytes: &[u8]) -> Result<(), SealError> {
         let mut at = 0usize;
         for (i, d) in self.digests().enumerate() {
             let end = at.saturating_add(d.size);
             let part = bytes
                 .get(at..end)
                 .ok_or_else(|| SealError(format!("payload is shorter than digest {i} says")))?;
-            if value_digest(&payload.salt, part) != d.sha256 {
+            if value_digest(salt, part) != d.sha256 {
                 return Err(SealError(format!(
                     "payload value {} ({}) does not match its digest",
                     i,

@@ -43,6 +43,23 @@ fn fail(seq: Option<u64>, what: impl Into<String>) -> Failure {
     }
 }
 
+/// One leaf checked by [`check_leaf`], ready for [`LogVerifier::push_checked`].
+#[derive(Debug, Clone)]
+pub struct CheckedLeaf {
+    pub seq: u64,
+    pub leaf: Result<Hash, Failure>,
+    pub has_payload: bool,
+}
+
+/// A run of checked leaves with the stored tree hashes of its `seq` range, as a store hands
+/// them to the verifier: `stored` are `(index, hash)` from `first_index` on.
+#[derive(Debug, Clone, Default)]
+pub struct CheckedChunk {
+    pub leaves: Vec<CheckedLeaf>,
+    pub first_index: u64,
+    pub stored: Vec<(u64, Vec<u8>)>,
+}
+
 /// A verified log.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -130,7 +147,8 @@ impl LogVerifier {
         self.expect(seq)?;
         let text = std::str::from_utf8(commitment)
             .map_err(|_| fail(Some(seq), "commitment bytes are not UTF-8"))?;
-        let leaf = check_leaf(seq, text, stored_hash, payload, None)?;
+        let parts = payload.map(|p| (p.salt.as_slice(), p.values.as_bytes()));
+        let leaf = check_leaf(seq, text, stored_hash, parts, None)?;
         self.push_checked(seq, leaf, payload.is_some())
     }
 
@@ -206,12 +224,13 @@ impl LogVerifier {
 
 /// Everything about one leaf that needs no other leaf: its bytes hash to the stored leaf
 /// hash, it is a v1 commitment naming `seq`, and its payload (if any) matches its digests.
-/// Returns the leaf hash.
+/// Returns the leaf hash. `payload` is `(salt, value bytes)`, `index_key` the store's index
+/// columns as [`crate::commitment::index_key`].
 pub fn check_leaf(
     seq: u64,
     commitment: &str,
     stored_hash: Option<&[u8]>,
-    payload: Option<&StoredPayload>,
+    payload: Option<(&[u8], &[u8])>,
     index_key: Option<&str>,
 ) -> Result<Hash, Failure> {
     let leaf = leaf_hash(commitment.as_bytes());
@@ -234,7 +253,8 @@ pub fn check_leaf(
         ));
     }
     if let Some(p) = payload {
-        view.check_payload(p).map_err(|e| fail(Some(seq), e.0))?;
+        view.check_payload_parts(p.0, p.1)
+            .map_err(|e| fail(Some(seq), e.0))?;
     }
     if let Some(stored) = index_key {
         let committed = view.index_key();

@@ -112,6 +112,16 @@ pub trait Store: Send + Sync + 'static {
         limit: usize,
     ) -> StoreResult<Vec<LogRow>>;
 
+    /// Check the leaves with `seq` in `from..to` where they are read (no copy of their
+    /// bytes leaves the backend): each with `scimtrail_audit::verify::check_leaf`, against its
+    /// stored leaf hash, payload and index columns; plus the stored tree hashes of the range.
+    /// Several ranges may be checked at once, each on its own connection.
+    async fn check_leaves(
+        &self,
+        from: u64,
+        to: u64,
+    ) -> StoreResult<scimtrail_audit::verify::CheckedChunk>;
+
     /// Stored tree hashes with index in `from..to` (see `scimtrail_audit::merkle`), in order.
     async fn stored_hashes(&self, from: u64, to: u64) -> StoreResult<Vec<(u64, Vec<u8>)>>;
 

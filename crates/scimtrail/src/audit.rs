@@ -10,7 +10,7 @@ use base64::Engine as _;
 use clap::Subcommand;
 use scimtrail_audit::bundle::{self, BundleEntry, BundleWriter};
 use scimtrail_audit::checkpoint::open_checkpoint;
-use scimtrail_audit::verify::{check_leaf, Expected, Failure, LogVerifier, Report};
+use scimtrail_audit::verify::{Expected, Failure, LogVerifier, Report};
 use scimtrail_core::Filter;
 use scimtrail_store::Store;
 use serde_json::json;
@@ -19,6 +19,8 @@ use crate::config::DatabaseArg;
 
 /// Rows read per round trip while streaming the log.
 const CHUNK: usize = 10_000;
+/// Ranges of the log checked at once by `audit verify`.
+const IN_FLIGHT: usize = 3;
 
 #[derive(Subcommand)]
 pub enum AuditCommand {
@@ -241,32 +243,6 @@ async fn load_checkpoints(
     Ok(Ok((out, Some(lines))))
 }
 
-/// Rows of the log and the stored tree hashes they should have appended.
-struct Chunk {
-    rows: Vec<scimtrail_store::LogRow>,
-    first_index: u64,
-    stored: Vec<(u64, Vec<u8>)>,
-}
-
-async fn read_chunk(store: &dyn Store, after: Option<u64>) -> anyhow::Result<Chunk> {
-    let rows = store.log_rows(None, after, CHUNK).await?;
-    let (Some(first), Some(last)) = (rows.first(), rows.last()) else {
-        return Ok(Chunk {
-            rows,
-            first_index: 0,
-            stored: Vec::new(),
-        });
-    };
-    let from = scimtrail_audit::merkle::stored_index(0, first.seq);
-    let to = scimtrail_audit::merkle::stored_index(0, last.seq + 1);
-    let stored = store.stored_hashes(from, to).await?;
-    Ok(Chunk {
-        rows,
-        first_index: from,
-        stored,
-    })
-}
-
 pub struct Outcome {
     result: Result<Report, Failure>,
     file_lines: Option<usize>,
@@ -292,63 +268,38 @@ pub async fn verify_online(
     let total = store.tree_size().await?;
     let progress = std::io::stderr().is_terminal();
     let mut v = LogVerifier::new(checkpoints);
-    // Reading (SQLite), checking each leaf on its own (hashes, parse, payload digests: in
-    // parallel) and the in-order part (gaps, tree, checkpoints) overlap: the next chunk is
-    // read while this one is checked.
-    let (tx, mut rx) = tokio::sync::mpsc::channel::<anyhow::Result<Chunk>>(2);
-    let reader = {
+    // Leaves are checked where they are read, by ranges of `seq`, several ranges at once
+    // (each on its own reader connection, both cores busy); the in-order part (gaps, the tree,
+    // checkpoints, the stored tree hashes) takes the ranges' results in order.
+    let mut queue = std::collections::VecDeque::new();
+    let mut next_from = 0u64;
+    let spawn = |from: u64| {
         let store = store_arc.clone();
-        tokio::spawn(async move {
-            let mut after = None;
-            loop {
-                let chunk = read_chunk(store.as_ref(), after).await;
-                let stop = match &chunk {
-                    Ok(c) => c.rows.is_empty(),
-                    Err(_) => true,
-                };
-                if let Ok(c) = &chunk {
-                    after = c.rows.last().map(|r| r.seq);
-                }
-                if tx.send(chunk).await.is_err() || stop {
-                    break;
-                }
-            }
-        })
+        let to = (from + CHUNK as u64).min(total);
+        tokio::spawn(async move { store.check_leaves(from, to).await })
     };
-    while let Some(chunk) = rx.recv().await {
-        let chunk = chunk?;
-        if chunk.rows.is_empty() {
-            break;
+    while next_from < total && queue.len() < IN_FLIGHT {
+        queue.push_back(spawn(next_from));
+        next_from += CHUNK as u64;
+    }
+    while let Some(task) = queue.pop_front() {
+        let chunk = task.await??;
+        if next_from < total {
+            queue.push_back(spawn(next_from));
+            next_from += CHUNK as u64;
         }
-        let rows = Arc::new(chunk.rows);
-        let checked = {
-            let rows = rows.clone();
-            tokio::task::spawn_blocking(move || {
-                use rayon::prelude::*;
-                rows.par_iter()
-                    .map(|r| {
-                        check_leaf(
-                            r.seq,
-                            &r.commitment,
-                            Some(&r.leaf_hash),
-                            r.payload.as_ref(),
-                            Some(&r.index_key),
-                        )
-                    })
-                    .collect::<Vec<_>>()
-            })
-            .await?
-        };
         let mut expected: Vec<(u64, [u8; 32])> = Vec::new();
-        for (r, leaf) in rows.iter().zip(checked) {
+        for c in chunk.leaves {
             let pushed = v
-                .expect(r.seq)
-                .and(leaf)
-                .and_then(|leaf| v.push_checked(r.seq, leaf, r.payload.is_some()));
+                .expect(c.seq)
+                .and(c.leaf)
+                .and_then(|leaf| v.push_checked(c.seq, leaf, c.has_payload));
             match pushed {
-                Ok(done) => expected.extend(done.into_iter().map(|h| (r.seq, h))),
+                Ok(done) => expected.extend(done.into_iter().map(|h| (c.seq, h))),
                 Err(f) => {
-                    reader.abort();
+                    for t in queue {
+                        t.abort();
+                    }
                     return Ok(Outcome {
                         result: Err(f),
                         file_lines,
@@ -365,7 +316,9 @@ pub async fn verify_online(
                 .get(i)
                 .is_some_and(|(j, s)| *j == idx && s.as_slice() == h);
             if !ok {
-                reader.abort();
+                for t in queue {
+                    t.abort();
+                }
                 let f = Failure {
                     seq: Some(*seq),
                     what: format!(

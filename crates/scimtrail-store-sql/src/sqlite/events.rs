@@ -193,3 +193,71 @@ pub fn prune(conn: &Connection, before: &str, dry_run: bool) -> StoreResult<Prun
         event_seq: None,
     })
 }
+
+/// Check the leaves of `from..to` on this connection, borrowing each row's bytes.
+pub fn check_leaves(
+    conn: &Connection,
+    from: u64,
+    to: u64,
+) -> StoreResult<scimtrail_audit::verify::CheckedChunk> {
+    use rusqlite::types::ValueRef;
+    use scimtrail_audit::verify::{check_leaf, CheckedChunk, CheckedLeaf, Failure};
+    let mut stmt = conn
+        .prepare_cached(&format!(
+            "SELECT {EVENT_COLUMNS} WHERE e.seq >= ? AND e.seq < ? ORDER BY e.seq"
+        ))
+        .map_err(db)?;
+    let mut rows = stmt.query(params![from as i64, to as i64]).map_err(db)?;
+    let mut leaves = Vec::with_capacity((to - from) as usize);
+    fn text(v: ValueRef<'_>) -> Option<std::borrow::Cow<'_, str>> {
+        match v {
+            ValueRef::Null => None,
+            ValueRef::Integer(n) => Some(n.to_string().into()),
+            ValueRef::Text(t) => Some(String::from_utf8_lossy(t)),
+            other => Some(format!("{other:?}").into()),
+        }
+    }
+    while let Some(r) = rows.next().map_err(db)? {
+        let seq = r.get::<_, i64>(0).map_err(db)? as u64;
+        let commitment = r.get_ref(2).map_err(db)?;
+        let stored = r.get_ref(3).map_err(db)?.as_blob().ok();
+        let payload = match (r.get_ref(4).map_err(db)?, r.get_ref(5).map_err(db)?) {
+            (ValueRef::Blob(salt), ValueRef::Text(vals)) => Some((salt, vals)),
+            _ => None,
+        };
+        let mut fields = Vec::with_capacity(16);
+        for i in 6..22 {
+            fields.push(text(r.get_ref(i).map_err(db)?));
+        }
+        let key = scimtrail_audit::commitment::index_key(fields.iter().map(|f| f.as_deref()));
+        let leaf = match commitment {
+            ValueRef::Text(t) => match std::str::from_utf8(t) {
+                Ok(t) => check_leaf(seq, t, stored, payload, Some(&key)),
+                Err(_) => Err(Failure {
+                    seq: Some(seq),
+                    what: "commitment bytes are not UTF-8".into(),
+                }),
+            },
+            _ => Err(Failure {
+                seq: Some(seq),
+                what: "the commitment is not text".into(),
+            }),
+        };
+        leaves.push(CheckedLeaf {
+            seq,
+            leaf,
+            has_payload: payload.is_some(),
+        });
+    }
+    let first_index = scimtrail_audit::merkle::stored_index(0, from);
+    let stored = super::tree::stored_range(
+        conn,
+        first_index,
+        scimtrail_audit::merkle::stored_index(0, to),
+    )?;
+    Ok(CheckedChunk {
+        leaves,
+        first_index,
+        stored,
+    })
+}

@@ -129,6 +129,15 @@ impl Store for SqliteStore {
             .run(move |c| events::log_rows(c, f.as_ref(), after, limit))
             .await
     }
+    async fn check_leaves(
+        &self,
+        from: u64,
+        to: u64,
+    ) -> StoreResult<scimtrail_audit::verify::CheckedChunk> {
+        self.reader
+            .run(move |c| events::check_leaves(c, from, to))
+            .await
+    }
     async fn stored_hashes(&self, from: u64, to: u64) -> StoreResult<Vec<(u64, Vec<u8>)>> {
         self.reader
             .run(move |c| tree::stored_range(c, from, to))
