@@ -11,7 +11,7 @@ use serde::Serialize;
 use serde_json::{json, Value};
 
 use crate::checkpoint::{open_checkpoint, parse_vkey, VerifiedCheckpoint};
-use crate::commitment::{canonical, leaf_hash, value_digest, LeafView, StoredPayload};
+use crate::commitment::{leaf_hash, value_digest, LeafView, StoredPayload};
 use crate::merkle::{self, CompactRange, Hash};
 
 pub const CHECKPOINT: &str = "checkpoint";
@@ -314,13 +314,10 @@ fn check_payload_line(view: &LeafView<'_>, n: usize, line: &str) -> Result<(), B
     }
     for ((name, raw), d) in values.iter().zip(view.digests()) {
         let same = |bytes: &[u8]| value_digest(&salt, bytes) == d.sha256 && bytes.len() == d.size;
-        let ok = same(raw.get().as_bytes()) || {
-            // Not written canonically: canonicalise, then hash.
-            let v: Value = serde_json::from_str(raw.get())
-                .map_err(|e| berr(PAYLOADS, Some(n), format!("seq {seq}: {name}: {e}")))?;
-            let c = canonical(&v).map_err(|e| berr(PAYLOADS, Some(n), e.0))?;
-            same(c.as_bytes())
-        };
+        // Values must be written as their exact RFC 8785 bytes (export does so). Anything
+        // else is refused rather than re-parsed: a parser would have to choose between
+        // duplicated keys, and another reader might choose differently.
+        let ok = same(raw.get().as_bytes());
         if !ok {
             return Err(berr(
                 PAYLOADS,

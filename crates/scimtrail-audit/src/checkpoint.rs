@@ -135,11 +135,37 @@ pub fn parse_vkey(vkey: &str) -> Result<StandardVerifier, CheckpointError> {
 
 /// Check a signed checkpoint note against a verifier key and parse its body.
 pub fn open_checkpoint(note: &[u8], vkey: &str) -> Result<VerifiedCheckpoint, CheckpointError> {
+    let note_bytes = note;
     let verifier = parse_vkey(vkey)?;
     let note = Note::from_bytes(note).map_err(|e| cerr(format!("not a signed note: {e}")))?;
     let list = VerifierList::new(vec![Box::new(verifier)]);
     note.verify(&list)
         .map_err(|e| cerr(format!("signature check failed: {e}")))?;
+    // `verify` stops at the first good signature of a key; a second line naming the same key
+    // that does not verify is a forgery beside a real signature, and fails the note too.
+    let text = std::str::from_utf8(note.text()).map_err(|_| cerr("the note is not UTF-8"))?;
+    let verifier = parse_vkey(vkey)?;
+    let (name, id) = (
+        signed_note::Verifier::name(&verifier).to_string(),
+        signed_note::Verifier::key_id(&verifier),
+    );
+    let raw = String::from_utf8_lossy(note_bytes);
+    let sigs = raw.rsplit_once("\n\n").map(|(_, s)| s).unwrap_or("");
+    for line in sigs.lines() {
+        let Some(rest) = line.strip_prefix("\u{2014} ") else {
+            continue;
+        };
+        let Some((who, b64)) = rest.split_once(' ') else {
+            continue;
+        };
+        let Ok(bytes) = B64.decode(b64) else { continue };
+        if who != name || bytes.len() < 4 || bytes[..4] != id.to_be_bytes() {
+            continue;
+        }
+        if !signed_note::Verifier::verify(&verifier, text.as_bytes(), &bytes[4..]) {
+            return Err(cerr(format!("a signature line by {name} does not verify")));
+        }
+    }
     let cp = Checkpoint::from_bytes(note.text())
         .map_err(|_| cerr("the note is not a tlog checkpoint"))?;
     Ok(VerifiedCheckpoint {
@@ -191,6 +217,19 @@ mod tests {
         let forged = note.replacen("\n7\n", "\n8\n", 1);
         assert!(open_checkpoint(forged.as_bytes(), k.vkey()).is_err());
         assert!(open_checkpoint(b"garbage", k.vkey()).is_err());
+        // A second line by the trusted key that does not verify fails the note.
+        let other_sig = other.sign("log", 7, [9u8; 32]).unwrap();
+        let bad_line = other_sig.rsplit_once("\n\n").unwrap().1;
+        let b64 = bad_line.trim_end().rsplit_once(' ').unwrap().1;
+        let mut raw = B64.decode(b64).unwrap();
+        let good_line = note.rsplit_once("\n\n").unwrap().1;
+        let good = B64
+            .decode(good_line.trim_end().rsplit_once(' ').unwrap().1)
+            .unwrap();
+        raw[..4].copy_from_slice(&good[..4]);
+        let forged = format!("{note}\u{2014} log {}\n", B64.encode(raw));
+        let e = open_checkpoint(forged.as_bytes(), k.vkey()).unwrap_err();
+        assert!(e.0.contains("does not verify"), "{e}");
         assert!(parse_vkey("log+00000000+AAAA").is_err());
     }
 }

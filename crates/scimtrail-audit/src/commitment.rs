@@ -200,7 +200,8 @@ pub struct OutcomeView<'a> {
 
 impl LeafView<'_> {
     /// The names of the indexed envelope fields, in [`index_key`] order.
-    pub const INDEXED: [&'static str; 16] = [
+    pub const INDEXED: [&'static str; 17] = [
+        "id",
         "tenant",
         "time",
         "request_id",
@@ -223,6 +224,7 @@ impl LeafView<'_> {
     pub fn index_key(&self) -> String {
         let status = self.outcome.status.map(|s| s.to_string());
         index_key([
+            Some(&*self.id),
             self.tenant.as_deref(),
             self.time.as_deref(),
             self.request_id.as_deref(),

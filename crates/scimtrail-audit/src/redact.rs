@@ -14,27 +14,61 @@ pub const REDACTED: &str = "[REDACTED]";
 /// Bodies up to this size are parsed and redacted structurally before they enter an event.
 const PARSE_LIMIT: usize = 8 * 1024 * 1024;
 
-/// A header or query parameter whose name contains one of these (ignoring case) carries a
-/// credential and is redacted: `Authorization`, `Cookie`, `X-Auth-Token`, `X-Client-Secret`,
-/// `X-Password`, `X-Api-Key`, `access_token=`, `client_secret=`, `session_id=`…
+/// A header or query parameter whose name contains one of these (ignoring case and anything
+/// but letters and digits) carries a credential and is redacted: `Authorization`, `Cookie`,
+/// `X-Auth-Token`, `X-Client-Secret`, `X-Password`, `X-Api-Key`, identity-proxy assertions
+/// (`Cf-Access-Jwt-Assertion`, `X-Amzn-Oidc-Data`, `X-Ms-Client-Principal`), client
+/// certificates, `DPoP`, one-time codes and PINs; `access_token=`, `client_secret=`…
 const SECRET_NAME_PARTS: &[&str] = &[
     "auth",
     "token",
     "secret",
     "password",
     "passwd",
+    "pass",
+    "pwd",
     "key",
     "cookie",
     "session",
     "credential",
     "signature",
+    "sig",
+    "jwt",
+    "assertion",
+    "bearer",
+    "oidc",
+    "principal",
+    "cert",
+    "dpop",
+    "otp",
+    "pin",
+    "hmac",
+    "saml",
 ];
 
-/// Query parameters that carry credentials although their names say nothing of it.
-const SECRET_QUERY_NAMES: &[&str] = &["code", "sig", "pwd", "pass"];
+/// Query parameters that carry credentials although their names say nothing of it (OAuth and
+/// SAML flows, signed URLs), matched the same way.
+const SECRET_QUERY_PARTS: &[&str] = &["code", "verifier", "relaystate", "ticket", "sas", "sid"];
 
-fn secret_name(lower: &str) -> bool {
-    SECRET_NAME_PARTS.iter().any(|p| lower.contains(p))
+/// Letters and digits of a name, lower-cased: `X-Auth_Token`, `code[]`, `pwd%00` compare as
+/// `xauthtoken`, `code`, `pwd`.
+fn normalized(name: &str) -> String {
+    name.chars()
+        .filter(char::is_ascii_alphanumeric)
+        .map(|c| c.to_ascii_lowercase())
+        .collect()
+}
+
+fn secret_name(name: &str) -> bool {
+    let n = normalized(name);
+    SECRET_NAME_PARTS.iter().any(|p| n.contains(p))
+}
+
+fn secret_query_name(name: &str) -> bool {
+    secret_name(name) || {
+        let n = normalized(name);
+        SECRET_QUERY_PARTS.iter().any(|p| n.contains(p))
+    }
 }
 
 /// `%XX` and `+` decoding of a query-string key (invalid escapes are kept as they are).
@@ -176,10 +210,8 @@ impl Redactor {
         q.split('&')
             .map(|pair| {
                 let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-                let name = decode_component(k).to_ascii_lowercase();
-                if !v.is_empty()
-                    && (secret_name(&name) || SECRET_QUERY_NAMES.contains(&name.as_str()))
-                {
+                let name = decode_component(k);
+                if !v.is_empty() && secret_query_name(&name) {
                     format!("{k}={REDACTED}")
                 } else {
                     pair.to_string()
@@ -187,6 +219,26 @@ impl Redactor {
             })
             .collect::<Vec<_>>()
             .join("&")
+    }
+
+    /// A header value that holds a URL (`Referer`, `X-Original-URL`…) keeps its query only
+    /// as [`query`](Self::query) would.
+    fn url_in_header(&self, value: &str) -> String {
+        match value.split_once('?') {
+            Some((base, rest)) => {
+                let (q, frag) = match rest.split_once('#') {
+                    Some((q, f)) => (q, Some(f)),
+                    None => (rest, None),
+                };
+                let mut out = format!("{base}?{}", self.query(q));
+                if let Some(f) = frag {
+                    out.push('#');
+                    out.push_str(&self.query(f));
+                }
+                out
+            }
+            None => value.to_string(),
+        }
     }
 
     /// Header map for an event: lower-cased names, credentials redacted.
@@ -198,11 +250,11 @@ impl Redactor {
         for (name, value) in headers {
             let name = name.to_ascii_lowercase();
             let value = if secret_name(&name) || self.headers.contains(&name) {
-                REDACTED
+                REDACTED.to_string()
             } else {
-                value
+                self.url_in_header(value)
             };
-            map.insert(name, Value::String(value.to_string()));
+            map.insert(name, Value::String(value));
         }
         map
     }
@@ -426,6 +478,72 @@ mod tests {
         );
         assert_eq!(r.query("%zz=1&%=2&a%2=3"), "%zz=1&%=2&a%2=3");
         assert_eq!(r.query("filter=password%20eq%20%22x%22"), REDACTED);
+        for q in [
+            "code[]=x",
+            "code%5B%5D=x",
+            "code+=x",
+            "pwd%00=x",
+            "jwt=x",
+            "client_assertion=x",
+            "SAMLResponse=x",
+            "RelayState=x",
+            "code_verifier=x",
+            "otp=x",
+            "pin=x",
+            "sid=x",
+        ] {
+            assert!(r.query(q).ends_with("=[REDACTED]"), "{q}: {}", r.query(q));
+        }
+        for q in [
+            "filter=x",
+            "count=1",
+            "startIndex=1",
+            "attributes=x",
+            "excludedAttributes=x",
+            "sortBy=x",
+            "sortOrder=x",
+            "cursor=x",
+        ] {
+            assert_eq!(r.query(q), q, "SCIM parameters stay");
+        }
+        let h = r.headers([
+            ("Cf-Access-Jwt-Assertion", "j"),
+            ("X-Amzn-Oidc-Data", "j"),
+            ("X-Ms-Client-Principal", "j"),
+            ("X-Forwarded-Client-Cert", "c"),
+            ("DPoP", "d"),
+            ("X-Otp", "o"),
+            (
+                "Referer",
+                "https://idp.example/cb?access_token=t&x=1#id_token=u",
+            ),
+            ("Accept-Encoding", "gzip"),
+            ("Content-Type", "application/json"),
+            ("If-Match", "W/\"1\""),
+            ("X-Forwarded-For", "10.0.0.1"),
+        ]);
+        for k in [
+            "cf-access-jwt-assertion",
+            "x-amzn-oidc-data",
+            "x-ms-client-principal",
+            "x-forwarded-client-cert",
+            "dpop",
+            "x-otp",
+        ] {
+            assert_eq!(h[k], REDACTED, "{k}");
+        }
+        assert_eq!(
+            h["referer"],
+            "https://idp.example/cb?access_token=[REDACTED]&x=1#id_token=[REDACTED]"
+        );
+        for k in [
+            "accept-encoding",
+            "content-type",
+            "if-match",
+            "x-forwarded-for",
+        ] {
+            assert_ne!(h[k], REDACTED, "{k} stays");
+        }
     }
 
     #[test]

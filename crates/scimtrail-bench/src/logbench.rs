@@ -137,13 +137,8 @@ async fn checkpoint(
 }
 
 fn base64_encode(b: &[u8]) -> String {
-    use std::fmt::Write as _;
-    // Only used for the informational rootHash field; the note carries the signed root.
-    let mut s = String::new();
-    for x in b {
-        let _ = write!(s, "{x:02x}");
-    }
-    s
+    use base64::Engine as _;
+    base64::engine::general_purpose::STANDARD.encode(b)
 }
 
 #[tokio::main]

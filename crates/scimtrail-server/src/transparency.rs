@@ -114,7 +114,7 @@ pub async fn checkpoints(
     let more = list.len() > count;
     let items: Vec<Value> = list.iter().take(count).map(checkpoint_json).collect();
     let mut body = json!({"itemsPerPage": items.len(), "Resources": items});
-    if let (true, Some(last)) = (more, list.get(count.saturating_sub(1))) {
+    if let (true, Some(last)) = (more && count > 0, list.get(count.saturating_sub(1))) {
         body["nextBefore"] = json!(last.size);
     }
     Ok(json_response(body))

@@ -231,14 +231,30 @@ async fn load_checkpoints(
         };
         let note = v["note"].as_str().unwrap_or_default();
         match open_checkpoint(note.as_bytes(), vkey) {
-            Ok(c) => out.push(Expected {
-                source,
-                size: c.size,
-                root: c.root,
-            }),
+            Ok(c) => {
+                // Whoever tails the file reads these fields: they must be the note's.
+                if v["treeSize"].as_u64() != Some(c.size)
+                    || v["rootHash"].as_str() != Some(B64.encode(c.root).as_str())
+                {
+                    return bad(format!(
+                        "{source}: treeSize or rootHash is not what its signed note says"
+                    ));
+                }
+                out.push(Expected {
+                    source,
+                    size: c.size,
+                    root: c.root,
+                })
+            }
             Err(e) => return bad(format!("{source}: {e}")),
         }
         lines += 1;
+    }
+    if lines == 0 && !out.is_empty() {
+        eprintln!(
+            "warning: the checkpoint file {} is empty although the database holds checkpoints",
+            file.display()
+        );
     }
     Ok(Ok((out, Some(lines))))
 }
@@ -487,14 +503,20 @@ pub fn parse_age(s: &str) -> anyhow::Result<time::Duration> {
     let n: i64 = n
         .parse()
         .with_context(|| format!("{s:?} is not an age like 90d"))?;
-    Ok(match unit {
-        "w" => time::Duration::weeks(n),
-        "d" => time::Duration::days(n),
-        "h" => time::Duration::hours(n),
-        "m" => time::Duration::minutes(n),
-        "s" => time::Duration::seconds(n),
+    let unit_secs: i64 = match unit {
+        "w" => 7 * 86_400,
+        "d" => 86_400,
+        "h" => 3_600,
+        "m" => 60,
+        "s" => 1,
         _ => anyhow::bail!("{s:?}: the unit is one of w, d, h, m, s (e.g. 90d)"),
-    })
+    };
+    // At most 1000 years: beyond, the cutoff would not be a date.
+    let secs = n
+        .checked_mul(unit_secs)
+        .filter(|s| *s <= 1000 * 366 * 86_400)
+        .with_context(|| format!("{s:?} is too long an age (at most 1000 years)"))?;
+    Ok(time::Duration::seconds(secs))
 }
 
 async fn prune(
@@ -505,7 +527,10 @@ async fn prune(
 ) -> anyhow::Result<()> {
     let age = parse_age(older_than)?;
     let now = time::OffsetDateTime::now_utc();
-    let before = scimtrail_audit::format_time(now - age);
+    let before = scimtrail_audit::format_time(
+        now.checked_sub(age)
+            .context("--older-than reaches before year 1")?,
+    );
     let operator = std::env::var("USER").unwrap_or_else(|_| "operator".into());
     let mut query = format!("--older-than {older_than}");
     if dry_run {

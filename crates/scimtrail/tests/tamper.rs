@@ -207,6 +207,25 @@ async fn verify_names_every_kind_of_tampering() {
         .unwrap();
     assert_fails(d.path(), Some(4), "index column action");
 
+    // Two event ids swapped: lookups, proofs and filters by id would serve the other event.
+    let d = copy_of(log.path());
+    conn(d.path())
+        .execute_batch("UPDATE audit_events SET id = 'x' || id WHERE seq = 5;")
+        .unwrap();
+    assert_fails(d.path(), Some(5), "index column id");
+
+    // A line of the checkpoint file whose fields were edited (those who tail the file read
+    // them), while its signed note stays.
+    let d = copy_of(log.path());
+    {
+        let path = d.path().join("checkpoints.jsonl");
+        let text = std::fs::read_to_string(&path).unwrap();
+        let mut last: Value = serde_json::from_str(text.lines().last().unwrap()).unwrap();
+        last["treeSize"] = json!(last["treeSize"].as_u64().unwrap() + 5);
+        std::fs::write(&path, format!("{text}{last}\n")).unwrap();
+    }
+    assert_fails(d.path(), None, "not what its signed note says");
+
     // One payload changed while its commitment stays.
     let d = copy_of(log.path());
     {
@@ -378,6 +397,21 @@ async fn prune_removes_payloads_and_the_log_still_verifies() {
     ]);
     assert_ne!(code, 0);
     assert!(err.contains("90d"), "{err}");
+    for age in ["9223372036854775807d", "100000000000d", "3000000d"] {
+        let (code, _, err) = run(&[
+            "audit",
+            "prune",
+            "--database",
+            &db(log.path()),
+            "--older-than",
+            age,
+        ]);
+        assert_eq!(code, 1, "{age}: {err}");
+        assert!(
+            err.contains("too long") && !err.contains("panicked"),
+            "{age}: {err}"
+        );
+    }
 }
 
 fn python_with_cryptography() -> bool {

@@ -41,7 +41,7 @@ fn event_column(p: &AttrPath) -> Option<Column> {
 
 /// The columns every event read selects, with the payload joined.
 const EVENT_COLUMNS: &str = "e.seq, e.tenant, e.commitment, e.leaf_hash, p.salt, p.vals, \
-     e.tenant, e.time, e.request_id, e.parent_id, e.actor_kind, e.actor_id, e.actor_name, \
+     e.id, e.tenant, e.time, e.request_id, e.parent_id, e.actor_kind, e.actor_id, e.actor_name, \
      e.actor_client, e.action, e.method, e.scim_op, e.target_type, e.target_id, \
      e.target_external_id, e.result, e.status \
      FROM audit_events e LEFT JOIN audit_payloads p ON p.seq = e.seq";
@@ -60,8 +60,8 @@ fn log_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<LogRow> {
         },
         index_key: {
             // In `LeafView::INDEXED` order, from column 6 on.
-            let mut fields: Vec<Option<String>> = Vec::with_capacity(16);
-            for i in 6..22 {
+            let mut fields: Vec<Option<String>> = Vec::with_capacity(17);
+            for i in 6..23 {
                 fields.push(match r.get_ref(i)? {
                     rusqlite::types::ValueRef::Null => None,
                     rusqlite::types::ValueRef::Integer(n) => Some(n.to_string()),
@@ -225,8 +225,8 @@ pub fn check_leaves(
             (ValueRef::Blob(salt), ValueRef::Text(vals)) => Some((salt, vals)),
             _ => None,
         };
-        let mut fields = Vec::with_capacity(16);
-        for i in 6..22 {
+        let mut fields = Vec::with_capacity(17);
+        for i in 6..23 {
             fields.push(text(r.get_ref(i).map_err(db)?));
         }
         let key = scimtrail_audit::commitment::index_key(fields.iter().map(|f| f.as_deref()));
