@@ -47,8 +47,17 @@ fn fail(seq: Option<u64>, what: impl Into<String>) -> Failure {
 #[derive(Debug, Clone)]
 pub struct CheckedLeaf {
     pub seq: u64,
-    pub leaf: Result<Hash, Failure>,
-    pub has_payload: bool,
+    pub leaf: Result<Checked, Failure>,
+}
+
+/// What the in-order checks need of a leaf checked on its own.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Checked {
+    pub hash: Hash,
+    /// The event's time, when its payload is gone: a later prune must cover it.
+    pub pruned_time: Option<String>,
+    /// For a prune's own event: the cutoff it removed payloads before.
+    pub prune_before: Option<String>,
 }
 
 /// A run of checked leaves with the stored tree hashes of its `seq` range, as a store hands
@@ -82,6 +91,9 @@ pub struct LogVerifier {
     checked: u64,
     payloads: u64,
     pruned: u64,
+    /// The newest (by time) pruned event no later prune has covered yet: every event whose
+    /// payload is gone must be older than the cutoff of a prune recorded after it.
+    uncovered: Option<(u64, String)>,
 }
 
 impl LogVerifier {
@@ -97,6 +109,7 @@ impl LogVerifier {
             checked: 0,
             payloads: 0,
             pruned: 0,
+            uncovered: None,
         };
         // A checkpoint of the empty tree is checked before any leaf.
         let _ = v.reach();
@@ -149,7 +162,7 @@ impl LogVerifier {
             .map_err(|_| fail(Some(seq), "commitment bytes are not UTF-8"))?;
         let parts = payload.map(|p| (p.salt.as_slice(), p.values.as_bytes()));
         let leaf = check_leaf(seq, text, stored_hash, parts, None)?;
-        self.push_checked(seq, leaf, payload.is_some())
+        self.push_checked(seq, &leaf)
     }
 
     /// `seq` must be the next leaf.
@@ -176,25 +189,38 @@ impl LogVerifier {
 
     /// [`push`](Self::push) for a leaf already checked by [`check_leaf`] (which is pure, so
     /// many leaves can be checked in parallel; this part runs in `seq` order).
-    pub fn push_checked(
-        &mut self,
-        seq: u64,
-        leaf: Hash,
-        has_payload: bool,
-    ) -> Result<Vec<Hash>, Failure> {
+    pub fn push_checked(&mut self, seq: u64, leaf: &Checked) -> Result<Vec<Hash>, Failure> {
         self.expect(seq)?;
-        if has_payload {
-            self.payloads += 1;
-        } else {
-            self.pruned += 1;
+        match &leaf.pruned_time {
+            None => self.payloads += 1,
+            Some(t) => {
+                self.pruned += 1;
+                if self.uncovered.as_ref().is_none_or(|(_, max)| t > max) {
+                    self.uncovered = Some((seq, t.clone()));
+                }
+            }
         }
-        let done = self.range.push(leaf);
+        if let (Some(before), Some((_, max))) = (&leaf.prune_before, &self.uncovered) {
+            if max < before {
+                self.uncovered = None;
+            }
+        }
+        let done = self.range.push(leaf.hash);
         self.reach()?;
         Ok(done)
     }
 
     /// The end of the log: no checkpoint may lie beyond it.
     pub fn finish(self) -> Result<Report, Failure> {
+        if let Some((seq, time)) = &self.uncovered {
+            return Err(fail(
+                Some(*seq),
+                format!(
+                    "the payload is gone, but no later `audit prune` covers an event of {time}: \
+                     it was deleted outside a prune"
+                ),
+            ));
+        }
         if let Some((size, list)) = self.pending.iter().next() {
             return Err(fail(
                 Some(self.range.size()),
@@ -232,7 +258,7 @@ pub fn check_leaf(
     stored_hash: Option<&[u8]>,
     payload: Option<(&[u8], &[u8])>,
     index_key: Option<&str>,
-) -> Result<Hash, Failure> {
+) -> Result<Checked, Failure> {
     let leaf = leaf_hash(commitment.as_bytes());
     if let Some(stored) = stored_hash {
         if stored != leaf {
@@ -281,7 +307,17 @@ pub fn check_leaf(
             ));
         }
     }
-    Ok(leaf)
+    let prune_before = (view.action.as_deref() == Some("audit.prune")
+        && view.target.resource_type.as_deref() == Some("AuditLog"))
+    .then(|| view.target.id.as_deref().map(str::to_string))
+    .flatten();
+    Ok(Checked {
+        hash: leaf,
+        pruned_time: payload
+            .is_none()
+            .then(|| view.time.as_deref().unwrap_or_default().to_string()),
+        prune_before,
+    })
 }
 
 #[cfg(test)]

@@ -309,7 +309,7 @@ pub async fn verify_online(
             let pushed = v
                 .expect(c.seq)
                 .and(c.leaf)
-                .and_then(|leaf| v.push_checked(c.seq, leaf, c.has_payload));
+                .and_then(|leaf| v.push_checked(c.seq, &leaf));
             match pushed {
                 Ok(done) => expected.extend(done.into_iter().map(|h| (c.seq, h))),
                 Err(f) => {
@@ -554,9 +554,13 @@ async fn prune(
             query: Some(query),
             scim: None,
         },
+        // A real prune names its cutoff in the clear, so `audit verify` can tell a payload it
+        // removed from one deleted behind its back.
         target: scimtrail_audit::Target {
             system: gethostname::gethostname().to_string_lossy().into_owned(),
             resource_type: Some("AuditLog".into()),
+            id: (!dry_run).then(|| before.clone()),
+            display: Some(format!("payloads older than {before}")),
             ..Default::default()
         },
         outcome: scimtrail_audit::Outcome::from_status(200, None, None),

@@ -226,6 +226,11 @@ async fn verify_names_every_kind_of_tampering() {
     }
     assert_fails(d.path(), None, "not what its signed note says");
 
+    // A payload deleted by hand (a prune would have recorded itself, and covered the event).
+    let d = copy_of(log.path());
+    conn(d.path()).execute("DELETE FROM audit_payloads WHERE seq = 8", []).unwrap();
+    assert_fails(d.path(), Some(8), "deleted outside a prune");
+
     // One payload changed while its commitment stays.
     let d = copy_of(log.path());
     {

@@ -243,11 +243,7 @@ pub fn check_leaves(
                 what: "the commitment is not text".into(),
             }),
         };
-        leaves.push(CheckedLeaf {
-            seq,
-            leaf,
-            has_payload: payload.is_some(),
-        });
+        leaves.push(CheckedLeaf { seq, leaf });
     }
     let first_index = scimtrail_audit::merkle::stored_index(0, from);
     let stored = super::tree::stored_range(
