@@ -375,6 +375,28 @@ pub async fn verify_online(
             });
         }
     }
+    if result.is_ok() {
+        // Tree hashes beyond the log's last leaf belong to no event (and would make the next
+        // append fail). The log may grow meanwhile: only hashes beyond it count.
+        let beyond = |n| scimtrail_audit::merkle::stored_index(0, n);
+        let now = store.tree_size().await?;
+        let stray = store.stored_hashes(beyond(now), i64::MAX as u64).await?;
+        if !stray.is_empty() {
+            let now = store.tree_size().await?;
+            if let Some((idx, _)) = stray.iter().find(|(i, _)| *i >= beyond(now)) {
+                return Ok(Outcome {
+                    result: Err(Failure {
+                        seq: None,
+                        what: format!(
+                            "stored Merkle tree hash {idx} lies beyond the log's {now} events: \
+                             rows were added to the tree by hand"
+                        ),
+                    }),
+                    file_lines,
+                });
+            }
+        }
+    }
     Ok(Outcome { result, file_lines })
 }
 

@@ -228,7 +228,9 @@ async fn verify_names_every_kind_of_tampering() {
 
     // A payload deleted by hand (a prune would have recorded itself, and covered the event).
     let d = copy_of(log.path());
-    conn(d.path()).execute("DELETE FROM audit_payloads WHERE seq = 8", []).unwrap();
+    conn(d.path())
+        .execute("DELETE FROM audit_payloads WHERE seq = 8", [])
+        .unwrap();
     assert_fails(d.path(), Some(8), "deleted outside a prune");
 
     // One payload changed while its commitment stays.
@@ -333,6 +335,16 @@ async fn verify_names_every_kind_of_tampering() {
             .contains("stored Merkle tree"),
         "{v}"
     );
+
+    // A tree hash planted beyond the log (the next append would fail): named.
+    let d = copy_of(log.path());
+    conn(d.path())
+        .execute(
+            "INSERT INTO merkle_hashes (idx, hash) VALUES ((SELECT MAX(idx) + 1 FROM merkle_hashes), zeroblob(32))",
+            [],
+        )
+        .unwrap();
+    assert_fails(d.path(), None, "beyond the log");
 
     // Human output names the seq too.
     let d = copy_of(log.path());
