@@ -131,6 +131,13 @@ fn assert_fails(dir: &Path, seq: Option<u64>, needle: &str) {
     assert!(what.contains(needle), "{needle:?} not in {what:?}");
 }
 
+/// A copy of the log's directory with `sql` run on its database.
+fn edited(dir: &Path, sql: &str) -> tempfile::TempDir {
+    let d = copy_of(dir);
+    conn(d.path()).execute_batch(sql).unwrap();
+    d
+}
+
 fn conn(dir: &Path) -> Connection {
     Connection::open(dir.join("scimtrail.db")).unwrap()
 }
@@ -188,30 +195,21 @@ async fn verify_names_every_kind_of_tampering() {
     assert!(v["checkpointFileLines"].as_u64().unwrap() >= 1);
 
     // One byte of an event changed.
-    let d = copy_of(log.path());
-    conn(d.path())
-        .execute(
-            "UPDATE audit_events SET commitment = replace(commitment, '\"status\":201', '\"status\":200') WHERE seq = 5",
-            [],
-        )
-        .unwrap();
+    let d = edited(log.path(), "UPDATE audit_events SET commitment = replace(commitment, '\"status\":201', '\"status\":200') WHERE seq = 5");
     assert_fails(d.path(), Some(5), "stored leaf hash");
 
     // An index column changed (filters would select wrongly), the commitment untouched.
-    let d = copy_of(log.path());
-    conn(d.path())
-        .execute(
-            "UPDATE audit_events SET action = 'user.read' WHERE seq = 4",
-            [],
-        )
-        .unwrap();
+    let d = edited(
+        log.path(),
+        "UPDATE audit_events SET action = 'user.read' WHERE seq = 4",
+    );
     assert_fails(d.path(), Some(4), "index column action");
 
     // Two event ids swapped: lookups, proofs and filters by id would serve the other event.
-    let d = copy_of(log.path());
-    conn(d.path())
-        .execute_batch("UPDATE audit_events SET id = 'x' || id WHERE seq = 5;")
-        .unwrap();
+    let d = edited(
+        log.path(),
+        "UPDATE audit_events SET id = 'x' || id WHERE seq = 5;",
+    );
     assert_fails(d.path(), Some(5), "index column id");
 
     // A line of the checkpoint file whose fields were edited (those who tail the file read
@@ -319,13 +317,10 @@ async fn verify_names_every_kind_of_tampering() {
     assert_fails(d.path(), None, "another size or root");
 
     // The tree table alone damaged: proofs would be wrong, and verify says so.
-    let d = copy_of(log.path());
-    conn(d.path())
-        .execute(
-            "UPDATE merkle_hashes SET hash = zeroblob(32) WHERE idx = 2",
-            [],
-        )
-        .unwrap();
+    let d = edited(
+        log.path(),
+        "UPDATE merkle_hashes SET hash = zeroblob(32) WHERE idx = 2",
+    );
     let (code, v) = verify(d.path());
     assert_eq!(code, 1, "{v}");
     assert!(
@@ -337,13 +332,7 @@ async fn verify_names_every_kind_of_tampering() {
     );
 
     // A tree hash planted beyond the log (the next append would fail): named.
-    let d = copy_of(log.path());
-    conn(d.path())
-        .execute(
-            "INSERT INTO merkle_hashes (idx, hash) VALUES ((SELECT MAX(idx) + 1 FROM merkle_hashes), zeroblob(32))",
-            [],
-        )
-        .unwrap();
+    let d = edited(log.path(), "INSERT INTO merkle_hashes (idx, hash) VALUES ((SELECT MAX(idx) + 1 FROM merkle_hashes), zeroblob(32))");
     assert_fails(d.path(), None, "beyond the log");
 
     // Human output names the seq too.
