@@ -122,6 +122,10 @@ pub trait Store: Send + Sync + 'static {
         to: u64,
     ) -> StoreResult<scimtrail_audit::verify::CheckedChunk>;
 
+    /// `seq`s of stored payloads at or after `from` (up to `limit`): a verifier looks for
+    /// payloads of events that do not exist.
+    async fn payload_seqs_from(&self, from: u64, limit: usize) -> StoreResult<Vec<u64>>;
+
     /// Stored tree hashes with index in `from..to` (see `scimtrail_audit::merkle`), in order.
     async fn stored_hashes(&self, from: u64, to: u64) -> StoreResult<Vec<(u64, Vec<u8>)>>;
 

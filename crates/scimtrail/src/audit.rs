@@ -380,6 +380,21 @@ pub async fn verify_online(
         // append fail). The log may grow meanwhile: only hashes beyond it count.
         let beyond = |n| scimtrail_audit::merkle::stored_index(0, n);
         let now = store.tree_size().await?;
+        let orphans = store.payload_seqs_from(now, 1).await?;
+        if let Some(seq) = orphans.first() {
+            if *seq >= store.tree_size().await? {
+                return Ok(Outcome {
+                    result: Err(Failure {
+                        seq: Some(*seq),
+                        what: format!(
+                            "a payload is stored for seq {seq}, beyond the log's {now} events: \
+                             rows were added by hand (the next append would fail)"
+                        ),
+                    }),
+                    file_lines,
+                });
+            }
+        }
         let stray = store.stored_hashes(beyond(now), i64::MAX as u64).await?;
         if !stray.is_empty() {
             let now = store.tree_size().await?;

@@ -335,6 +335,13 @@ async fn verify_names_every_kind_of_tampering() {
     let d = edited(log.path(), "INSERT INTO merkle_hashes (idx, hash) VALUES ((SELECT MAX(idx) + 1 FROM merkle_hashes), zeroblob(32))");
     assert_fails(d.path(), None, "beyond the log");
 
+    // A payload planted for a seq the log does not have yet: named.
+    let d = edited(
+        log.path(),
+        "INSERT INTO audit_payloads (seq, salt, vals) VALUES ((SELECT MAX(seq) + 1 FROM audit_events), x'00', 'null')",
+    );
+    assert_fails(d.path(), Some(events), "beyond the log");
+
     // Human output names the seq too.
     let d = copy_of(log.path());
     conn(d.path())

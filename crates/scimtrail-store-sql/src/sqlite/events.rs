@@ -257,3 +257,15 @@ pub fn check_leaves(
         stored,
     })
 }
+
+pub fn payload_seqs_from(conn: &Connection, from: u64, limit: usize) -> StoreResult<Vec<u64>> {
+    let mut s = conn
+        .prepare_cached("SELECT seq FROM audit_payloads WHERE seq >= ? ORDER BY seq LIMIT ?")
+        .map_err(db)?;
+    let rows = s
+        .query_map(params![from as i64, limit as i64], |r| {
+            Ok(r.get::<_, i64>(0)? as u64)
+        })
+        .map_err(db)?;
+    rows.collect::<rusqlite::Result<Vec<_>>>().map_err(db)
+}

@@ -138,6 +138,11 @@ impl Store for SqliteStore {
             .run(move |c| events::check_leaves(c, from, to))
             .await
     }
+    async fn payload_seqs_from(&self, from: u64, limit: usize) -> StoreResult<Vec<u64>> {
+        self.reader
+            .run(move |c| events::payload_seqs_from(c, from, limit))
+            .await
+    }
     async fn stored_hashes(&self, from: u64, to: u64) -> StoreResult<Vec<(u64, Vec<u8>)>> {
         self.reader
             .run(move |c| tree::stored_range(c, from, to))
