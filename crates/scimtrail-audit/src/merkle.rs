@@ -243,6 +243,18 @@ impl MemoryTree {
         self.size
     }
 
+    /// A tree of `size` leaves from its stored hashes (index 0 on, as a store keeps them).
+    pub fn from_stored(stored: Vec<Hash>, size: u64) -> Result<Self, MerkleError> {
+        let need = stored_index(0, size);
+        if (stored.len() as u64) < need {
+            return Err(MerkleError::Read(format!(
+                "{} stored hashes, a tree of {size} leaves has {need}",
+                stored.len()
+            )));
+        }
+        Ok(MemoryTree { stored, size })
+    }
+
     pub fn push(&mut self, leaf: Hash) -> Result<(), MerkleError> {
         let new = hashes_to_store(self.size, leaf, self)?;
         for (i, h) in new {
