@@ -347,6 +347,26 @@ pub fn verify(dir: &Path, vkey: &str) -> Result<BundleReport, BundleError> {
         .map_err(|e| berr(CHECKPOINT, None, format!("cannot read: {e}")))?;
     let VerifiedCheckpoint { origin, size, root } =
         open_checkpoint(&note, vkey).map_err(|e| berr(CHECKPOINT, None, e.0))?;
+    // Each leaf line is terminated by a newline, the last one too.
+    let bytes = std::fs::metadata(dir.join(LEAVES))
+        .map_err(|e| berr(LEAVES, None, format!("cannot read: {e}")))?
+        .len();
+    if bytes > 0 {
+        use std::io::{Read as _, Seek as _};
+        let mut f = std::fs::File::open(dir.join(LEAVES))
+            .map_err(|e| berr(LEAVES, None, format!("cannot read: {e}")))?;
+        let mut last = [0u8; 1];
+        f.seek(std::io::SeekFrom::End(-1))
+            .and_then(|_| f.read_exact(&mut last))
+            .map_err(|e| berr(LEAVES, None, format!("cannot read: {e}")))?;
+        if last[0] != b'\n' {
+            return Err(berr(
+                LEAVES,
+                None,
+                "the last line is not terminated by a newline",
+            ));
+        }
+    }
     let mut leaves = Lines::open(dir, LEAVES)?;
     let mut proofs = Lines::open(dir, PROOFS)?;
     let mut payloads = Lines::open(dir, PAYLOADS)?;

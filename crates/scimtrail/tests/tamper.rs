@@ -606,6 +606,13 @@ async fn bundles_verify_offline_and_name_the_damage() {
             }),
             "proofs.jsonl",
         ),
+        (
+            damage("unterminated", &|d| {
+                let t = std::fs::read_to_string(d.join("leaves.jsonl")).unwrap();
+                std::fs::write(d.join("leaves.jsonl"), t.trim_end()).unwrap();
+            }),
+            "leaves.jsonl",
+        ),
     ];
     for (d, needle) in &cases {
         let (code, stdout, err) = run(&[
