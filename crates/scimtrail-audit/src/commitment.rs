@@ -350,18 +350,10 @@ impl<'a> LeafView<'a> {
 
     /// Split a payload into its values (after [`check_payload`](Self::check_payload)).
     pub fn split_payload(&self, payload: &StoredPayload) -> Result<Vec<Value>, SealError> {
-        let mut at = 0usize;
-        let mut out = Vec::new();
-        for d in self.digests() {
-            let end = at.saturating_add(d.size);
-            let part = payload
-                .values
-                .get(at..end)
-                .ok_or_else(|| SealError("payload does not fit its digests".into()))?;
-            out.push(serde_json::from_str(part).map_err(err)?);
-            at = end;
-        }
-        Ok(out)
+        self.split_payload_raw(payload)?
+            .into_iter()
+            .map(|raw| serde_json::from_str(raw).map_err(err))
+            .collect()
     }
 }
 

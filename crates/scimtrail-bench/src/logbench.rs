@@ -7,7 +7,6 @@
 //! events and at the end, stored and appended to `checkpoints.jsonl`, with the key in
 //! `log-key` / `log-key.pub` beside the database, exactly where `serve` keeps them.
 
-use std::io::Write as _;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Instant;
@@ -16,6 +15,7 @@ use anyhow::Context as _;
 use clap::Parser;
 use scimtrail_audit::checkpoint::LogSigner;
 use scimtrail_audit::{Actor, AuditEvent, Change, Operation, Outcome, Payload, Target};
+use scimtrail_server::transparency::{sign_now, CheckpointSinks, LogIdentity};
 use scimtrail_store::Store;
 use serde_json::json;
 
@@ -112,35 +112,6 @@ fn event(n: u64) -> AuditEvent {
     }
 }
 
-async fn checkpoint(
-    store: &dyn Store,
-    signer: &Arc<LogSigner>,
-    file: &std::path::Path,
-) -> anyhow::Result<()> {
-    let s = signer.clone();
-    let origin = signer.name().to_string();
-    if let Some(c) = store
-        .checkpoint(Box::new(move |size, root| {
-            s.sign(&origin, size, root).map_err(|e| e.to_string())
-        }))
-        .await?
-    {
-        let b64 = base64_encode(&c.root);
-        let line = json!({"treeSize": c.size, "rootHash": b64, "time": c.time, "note": c.note});
-        let mut f = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(file)?;
-        writeln!(f, "{line}")?;
-    }
-    Ok(())
-}
-
-fn base64_encode(b: &[u8]) -> String {
-    use base64::Engine as _;
-    base64::engine::general_purpose::STANDARD.encode(b)
-}
-
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let Cmd::Fill {
@@ -164,8 +135,15 @@ async fn main() -> anyhow::Result<()> {
         std::fs::write(dir.join("log-key.pub"), format!("{}\n", s.vkey()))?;
         s
     };
-    let signer = Arc::new(signer);
-    let file = dir.join("checkpoints.jsonl");
+    // Signed, stored and appended to the file exactly as `serve` does it.
+    let log = Arc::new(LogIdentity {
+        origin: signer.name().to_string(),
+        signer,
+    });
+    let sinks = CheckpointSinks {
+        file: Some(dir.join("checkpoints.jsonl")),
+        url: None,
+    };
     let start = Instant::now();
     let first = store.tree_size().await?;
     let mut done = 0u64;
@@ -188,7 +166,9 @@ async fn main() -> anyhow::Result<()> {
             t.await??;
         }
         done += round;
-        checkpoint(store.as_ref(), &signer, &file).await?;
+        sign_now(store.as_ref(), &log, &sinks)
+            .await
+            .map_err(anyhow::Error::msg)?;
         eprintln!(
             "{done} events, {:.0} events/s",
             done as f64 / start.elapsed().as_secs_f64()

@@ -36,7 +36,7 @@ pub fn routes() -> Router<AppState> {
         .method_not_allowed_fallback(crate::error::method_not_allowed)
 }
 
-fn json_response(v: Value) -> Response {
+pub(crate) fn json_response(v: Value) -> Response {
     (
         [(
             header::CONTENT_TYPE,

@@ -18,6 +18,7 @@ use scimtrail_core::ScimError;
 use scimtrail_store::{Store, StoredCheckpoint};
 use serde_json::{json, Value};
 
+use crate::audit_api::json_response;
 use crate::error::{ApiError, Path};
 use crate::scim::QueryParams;
 use crate::{AppState, Ctx};
@@ -45,17 +46,6 @@ fn text(body: String) -> Response {
             HeaderValue::from_static("text/plain; charset=utf-8"),
         )],
         body,
-    )
-        .into_response()
-}
-
-fn json_response(v: Value) -> Response {
-    (
-        [(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("application/json"),
-        )],
-        v.to_string(),
     )
         .into_response()
 }
@@ -99,6 +89,7 @@ pub async fn checkpoint(State(state): State<AppState>) -> Result<Response, ApiEr
     }
 }
 
+/// A checkpoint as the API lists it and as `checkpoints.jsonl` keeps it.
 fn checkpoint_json(c: &StoredCheckpoint) -> Value {
     json!({"treeSize": c.size, "rootHash": B64.encode(c.root), "time": c.time, "note": c.note})
 }
@@ -221,8 +212,7 @@ pub async fn sign_now(
 
 /// One JSON line per checkpoint, synced before returning.
 fn append_line(path: &std::path::Path, c: &StoredCheckpoint) -> std::io::Result<()> {
-    let line =
-        json!({"treeSize": c.size, "rootHash": B64.encode(c.root), "time": c.time, "note": c.note});
+    let line = checkpoint_json(c);
     let mut f = std::fs::OpenOptions::new()
         .create(true)
         .append(true)

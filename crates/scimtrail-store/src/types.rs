@@ -166,10 +166,6 @@ pub struct LogRow {
     /// The stored leaf hash (a verifier recomputes it).
     pub leaf_hash: Vec<u8>,
     pub payload: Option<scimtrail_audit::StoredPayload>,
-    /// The store's index columns of the event as `scimtrail_audit::commitment::index_key`
-    /// (fields in `LeafView::INDEXED` order): a verifier checks them against the commitment,
-    /// since filters and filtered exports select by them.
-    pub index_key: String,
 }
 
 /// What a prune removed, or would remove.

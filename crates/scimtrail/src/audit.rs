@@ -140,7 +140,14 @@ pub async fn run(cmd: AuditCommand) -> anyhow::Result<()> {
     }
 }
 
-fn exit_failed() -> ! {
+/// Report a failed verification (JSON on stdout with `--json`, one line on stderr otherwise)
+/// and exit 1.
+fn failed(json: bool, report: serde_json::Value, line: String) -> ! {
+    if json {
+        println!("{report}");
+    } else {
+        eprintln!("{line}");
+    }
     std::process::exit(1)
 }
 
@@ -162,14 +169,11 @@ fn verify_bundle(dir: &Path, vkey: &str, json: bool) -> anyhow::Result<()> {
             }
             Ok(())
         }
-        Err(e) => {
-            if json {
-                println!("{}", json!({"ok": false, "error": e}));
-            } else {
-                eprintln!("bundle verification FAILED: {e}");
-            }
-            exit_failed()
-        }
+        Err(e) => failed(
+            json,
+            json!({"ok": false, "error": e}),
+            format!("bundle verification FAILED: {e}"),
+        ),
     }
 }
 
@@ -440,14 +444,11 @@ fn print_outcome(o: Outcome, json: bool) -> anyhow::Result<()> {
             }
             Ok(())
         }
-        Err(f) => {
-            if json {
-                println!("{}", json!({"ok": false, "failure": f}));
-            } else {
-                eprintln!("verification FAILED: {f}");
-            }
-            exit_failed()
-        }
+        Err(f) => failed(
+            json,
+            json!({"ok": false, "failure": f}),
+            format!("verification FAILED: {f}"),
+        ),
     }
 }
 

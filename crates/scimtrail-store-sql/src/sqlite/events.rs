@@ -40,7 +40,12 @@ fn event_column(p: &AttrPath) -> Option<Column> {
 }
 
 /// The columns every event read selects, with the payload joined.
-const EVENT_COLUMNS: &str = "e.seq, e.tenant, e.commitment, e.leaf_hash, p.salt, p.vals, \
+const EVENT_COLUMNS: &str = "e.seq, e.tenant, e.commitment, e.leaf_hash, p.salt, p.vals \
+     FROM audit_events e LEFT JOIN audit_payloads p ON p.seq = e.seq";
+
+/// What [`check_leaves`] reads: the event columns, then the index columns in
+/// `LeafView::INDEXED` order (from column 6 on).
+const CHECK_COLUMNS: &str = "e.seq, e.tenant, e.commitment, e.leaf_hash, p.salt, p.vals, \
      e.id, e.tenant, e.time, e.request_id, e.parent_id, e.actor_kind, e.actor_id, e.actor_name, \
      e.actor_client, e.action, e.method, e.scim_op, e.target_type, e.target_id, \
      e.target_external_id, e.result, e.status \
@@ -57,21 +62,6 @@ fn log_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<LogRow> {
         payload: match (salt, vals) {
             (Some(salt), Some(values)) => Some(StoredPayload { salt, values }),
             _ => None,
-        },
-        index_key: {
-            // In `LeafView::INDEXED` order, from column 6 on.
-            let mut fields: Vec<Option<String>> = Vec::with_capacity(17);
-            for i in 6..23 {
-                fields.push(match r.get_ref(i)? {
-                    rusqlite::types::ValueRef::Null => None,
-                    rusqlite::types::ValueRef::Integer(n) => Some(n.to_string()),
-                    rusqlite::types::ValueRef::Text(t) => {
-                        Some(String::from_utf8_lossy(t).into_owned())
-                    }
-                    other => Some(format!("{other:?}")),
-                });
-            }
-            scimtrail_audit::commitment::index_key(fields.iter().map(Option::as_deref))
         },
     })
 }
@@ -204,7 +194,7 @@ pub fn check_leaves(
     use scimtrail_audit::verify::{check_leaf, CheckedChunk, CheckedLeaf, Failure};
     let mut stmt = conn
         .prepare_cached(&format!(
-            "SELECT {EVENT_COLUMNS} WHERE e.seq >= ? AND e.seq < ? ORDER BY e.seq"
+            "SELECT {CHECK_COLUMNS} WHERE e.seq >= ? AND e.seq < ? ORDER BY e.seq"
         ))
         .map_err(db)?;
     let mut rows = stmt.query(params![from as i64, to as i64]).map_err(db)?;
