@@ -126,7 +126,29 @@ pub async fn run(cmd: AuditCommand) -> anyhow::Result<()> {
         } => {
             let vkey = crate::logkey::verifier_key(key.as_deref(), &db.url())?;
             let store = open(&db).await?;
-            export(store.as_ref(), &vkey, &out, filter.as_deref(), json).await
+            let result = export(store.as_ref(), &vkey, &out, filter.as_deref()).await;
+            // Taking the log out of the system is itself evidence: recorded, done or not.
+            let mut query = format!("--out {}", out.display());
+            if let Some(f) = &filter {
+                query.push_str(&format!(" --filter {f}"));
+            }
+            let mut event = operator_event(
+                "audit.export",
+                "scimtrail audit export",
+                query,
+                json!({"out": out.display().to_string(), "filter": filter}),
+            );
+            match &result {
+                Ok(summary) => event.response.body = summary.clone(),
+                Err(e) => {
+                    event.outcome =
+                        scimtrail_audit::Outcome::from_status(400, None, Some(format!("{e:#}")))
+                }
+            }
+            store.append_event(event).await?;
+            let summary = result?;
+            print_export(&summary, &out, json);
+            Ok(())
         }
         AuditCommand::Prune {
             db,
@@ -457,8 +479,7 @@ async fn export(
     vkey: &str,
     out: &Path,
     filter: Option<&str>,
-    json: bool,
-) -> anyhow::Result<()> {
+) -> anyhow::Result<serde_json::Value> {
     let filter = filter
         .map(|f| Filter::parse(f).map_err(|e| anyhow::anyhow!("invalid --filter: {e}")))
         .transpose()?;
@@ -529,23 +550,31 @@ async fn export(
     }
     w.finish()?;
     let newer = store.tree_size().await?.saturating_sub(cp.size);
+    Ok(
+        json!({"out": out.display().to_string(), "events": events, "payloads": payloads,
+              "treeSize": cp.size, "notYetCheckpointed": newer}),
+    )
+}
+
+fn print_export(summary: &serde_json::Value, out: &Path, json: bool) {
     if json {
-        println!(
-            "{}",
-            json!({"out": out.display().to_string(), "events": events, "payloads": payloads,
-                   "treeSize": cp.size, "notYetCheckpointed": newer})
-        );
-    } else {
-        println!(
-            "exported {events} events ({payloads} with payloads) under the checkpoint of size {} to {}",
-            cp.size,
-            out.display()
-        );
-        if newer > 0 {
-            println!("{newer} newer events are not covered by a checkpoint yet and were left out");
-        }
+        println!("{summary}");
+        return;
     }
-    Ok(())
+    let n = |k: &str| summary[k].as_u64().unwrap_or_default();
+    println!(
+        "exported {} events ({} with payloads) under the checkpoint of size {} to {}",
+        n("events"),
+        n("payloads"),
+        n("treeSize"),
+        out.display()
+    );
+    if n("notYetCheckpointed") > 0 {
+        println!(
+            "{} newer events are not covered by a checkpoint yet and were left out",
+            n("notYetCheckpointed")
+        );
+    }
 }
 
 /// Exports of logs up to this many events hold the stored tree in memory.
@@ -613,49 +642,20 @@ async fn prune(
         now.checked_sub(age)
             .context("--older-than reaches before year 1")?,
     );
-    let operator = std::env::var("USER").unwrap_or_else(|_| "operator".into());
     let mut query = format!("--older-than {older_than}");
     if dry_run {
         query.push_str(" --dry-run");
     }
-    let event = scimtrail_audit::AuditEvent {
-        id: uuid_v7(),
-        seq: None,
-        time: scimtrail_audit::format_time(now),
-        tenant: "default".into(),
-        request_id: uuid_v7(),
-        actor: scimtrail_audit::Actor {
-            kind: scimtrail_audit::ACTOR_OPERATOR.into(),
-            name: Some(operator),
-            ..Default::default()
-        },
-        action: "audit.prune".into(),
-        operation: scimtrail_audit::Operation {
-            method: "CLI".into(),
-            path: "scimtrail audit prune".into(),
-            query: Some(query),
-            scim: None,
-        },
-        // A real prune names its cutoff in the clear, so `audit verify` can tell a payload it
-        // removed from one deleted behind its back.
-        target: scimtrail_audit::Target {
-            system: gethostname::gethostname().to_string_lossy().into_owned(),
-            resource_type: Some("AuditLog".into()),
-            id: (!dry_run).then(|| before.clone()),
-            display: Some(format!("payloads older than {before}")),
-            ..Default::default()
-        },
-        outcome: scimtrail_audit::Outcome::from_status(200, None, None),
-        latency_ms: 0.0,
-        changes: vec![],
-        request: scimtrail_audit::Payload {
-            body: json!({"olderThan": older_than, "before": before, "dryRun": dry_run}),
-            ..Default::default()
-        },
-        response: scimtrail_audit::Payload::default(),
-        parent_id: None,
-        leaf_hash: None,
-    };
+    let mut event = operator_event(
+        "audit.prune",
+        "scimtrail audit prune",
+        query,
+        json!({"olderThan": older_than, "before": before, "dryRun": dry_run}),
+    );
+    // A real prune names its cutoff in the clear, so `audit verify` can tell a payload it
+    // removed from one deleted behind its back.
+    event.target.id = (!dry_run).then(|| before.clone());
+    event.target.display = Some(format!("payloads older than {before}"));
     let r = store.prune(&before, dry_run, event).await?;
     if json {
         println!("{}", json!({"before": before, "report": r}));
@@ -674,6 +674,50 @@ async fn prune(
         }
     }
     Ok(())
+}
+
+/// The event of an operator's act on the log from the command line (`$USER` as the actor,
+/// the log itself as the target).
+fn operator_event(
+    action: &str,
+    path: &str,
+    query: String,
+    request: serde_json::Value,
+) -> scimtrail_audit::AuditEvent {
+    scimtrail_audit::AuditEvent {
+        id: uuid_v7(),
+        seq: None,
+        time: scimtrail_audit::format_time(time::OffsetDateTime::now_utc()),
+        tenant: "default".into(),
+        request_id: uuid_v7(),
+        actor: scimtrail_audit::Actor {
+            kind: scimtrail_audit::ACTOR_OPERATOR.into(),
+            name: Some(std::env::var("USER").unwrap_or_else(|_| "operator".into())),
+            ..Default::default()
+        },
+        action: action.into(),
+        operation: scimtrail_audit::Operation {
+            method: "CLI".into(),
+            path: path.into(),
+            query: Some(query),
+            scim: None,
+        },
+        target: scimtrail_audit::Target {
+            system: gethostname::gethostname().to_string_lossy().into_owned(),
+            resource_type: Some("AuditLog".into()),
+            ..Default::default()
+        },
+        outcome: scimtrail_audit::Outcome::from_status(200, None, None),
+        latency_ms: 0.0,
+        changes: vec![],
+        request: scimtrail_audit::Payload {
+            body: request,
+            ..Default::default()
+        },
+        response: scimtrail_audit::Payload::default(),
+        parent_id: None,
+        leaf_hash: None,
+    }
 }
 
 fn uuid_v7() -> String {

@@ -660,6 +660,19 @@ async fn bundles_verify_offline_and_name_the_damage() {
     ]);
     assert_ne!(code, 0);
     assert!(err.contains("not empty"), "{err}");
+    // Every export is recorded, the refused ones with their failure.
+    let c = conn(log.path());
+    let ok = count(
+        &c,
+        "SELECT COUNT(*) FROM audit_events WHERE action = 'audit.export' AND status = 200",
+    );
+    let refused = count(
+        &c,
+        "SELECT COUNT(*) FROM audit_events WHERE action = 'audit.export' AND status = 400",
+    );
+    assert_eq!((ok, refused), (2, 2));
+    let (code, v) = verify(log.path());
+    assert_eq!(code, 0, "the log with its export events verifies: {v}");
     let (code, _, err) = run(&["audit", "verify", "--bundle", full.to_str().unwrap()]);
     assert_ne!(code, 0);
     assert!(err.contains("--key"), "{err}");
