@@ -23,6 +23,7 @@
 
 pub mod error;
 pub mod filter;
+pub mod json;
 pub mod patch;
 pub mod path;
 pub mod project;
@@ -31,6 +32,7 @@ pub mod schema;
 
 pub use error::{ScimError, ScimResult, ScimType};
 pub use filter::{CompValue, CompareOp, Filter};
+pub use json::parse_strict;
 pub use patch::{apply_patch, parse_patch, PatchOp, PatchOperation};
 pub use path::{AttrPath, PatchPath};
 pub use project::{parse_attr_list, project};

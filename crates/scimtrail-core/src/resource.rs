@@ -33,7 +33,7 @@ pub fn normalize(
     input: &Value,
     resource_id: Option<&str>,
 ) -> ScimResult<Normalized> {
-    let mut ctx = Ctx::new(false, false);
+    let mut ctx = Ctx::new(reg, false, false);
     let resource = normalize_with(reg, rt, input, resource_id, &mut ctx)?;
     Ok(Normalized {
         resource,

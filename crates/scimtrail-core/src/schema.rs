@@ -147,7 +147,13 @@ pub struct Registry {
     rt_index: HashMap<String, usize>,
     /// Per schema (same order as `schemas`): lowercase attribute name → index.
     attr_index: Vec<HashMap<String, usize>>,
+    /// The most values a multi-valued attribute other than Group `members` may hold.
+    max_values: usize,
 }
+
+/// Default of [`Registry::max_values`]: far above what any IdP sends (a user has a handful of
+/// emails), far below what makes a request expensive.
+pub const DEFAULT_MAX_VALUES: usize = 1000;
 
 impl Registry {
     /// User, Group and the EnterpriseUser extension of RFC 7643.
@@ -194,7 +200,20 @@ impl Registry {
             schema_index,
             rt_index,
             attr_index,
+            max_values: DEFAULT_MAX_VALUES,
         }
+    }
+
+    /// Refuse (`invalidValue`) a multi-valued attribute with more than `n` values. Group
+    /// `members` are exempt: they are bounded by the body size and de-duplicated in a set.
+    pub fn with_max_values(mut self, n: usize) -> Registry {
+        self.max_values = n.max(1);
+        self
+    }
+
+    /// The most values a multi-valued attribute other than Group `members` may hold.
+    pub fn max_values(&self) -> usize {
+        self.max_values
     }
 
     /// By name ("User") or endpoint ("Users" or "/Users"), case-insensitive.

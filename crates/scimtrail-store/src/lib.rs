@@ -51,7 +51,20 @@ pub trait Store: Send + Sync + 'static {
     /// [`StoreError::Uniqueness`] for a userName (compared ignoring case) another live User of
     /// the tenant holds; [`StoreError::Backend`] for a create naming an id that exists, live or
     /// deleted (tombstoned ids are never reused).
+    ///
+    /// A delete is refused with [`StoreError::VersionConflict`] (of the deleted resource)
+    /// while the resource is still a member of a live Group: its removal from each of them
+    /// must be written with it, through [`write_all`](Store::write_all), so that every Group
+    /// it leaves gets a version and an event of its own.
     async fn write(&self, write: ResourceWrite, event: AuditEvent) -> StoreResult<AuditEvent>;
+
+    /// Several resource writes and their events in one transaction: all of them or none,
+    /// the events at consecutive `seq`s in the order given. Each write is checked as
+    /// [`write`](Store::write) checks it, against the state the writes before it left.
+    async fn write_all(
+        &self,
+        writes: Vec<(ResourceWrite, AuditEvent)>,
+    ) -> StoreResult<Vec<AuditEvent>>;
 
     /// Append an event that records no resource change (reads, failures, auth failures).
     async fn append_event(&self, event: AuditEvent) -> StoreResult<AuditEvent>;

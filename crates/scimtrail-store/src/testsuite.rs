@@ -72,6 +72,7 @@ macro_rules! __store_checks {
             list_memory_filters,
             group_members,
             member_deltas,
+            deleting_a_member_writes_its_groups,
             groups_of_users,
             lookup_live_ids,
             tokens,
@@ -314,6 +315,42 @@ pub async fn apply(store: &dyn Store, w: ResourceWrite) -> AuditEvent {
         .write(w, e)
         .await
         .unwrap_or_else(|e| panic!("{what} failed: {e}"))
+}
+
+/// Delete a resource and remove it from every live Group it is in, each Group at its next
+/// version, in one `write_all` (what the server does). Returns the delete's sealed event and
+/// the groups' events.
+pub async fn delete_member(
+    store: &dyn Store,
+    tenant: &str,
+    resource_type: &str,
+    id: &str,
+    expected: i64,
+) -> Vec<AuditEvent> {
+    let groups = store
+        .groups_of(tenant, &[id.to_string()])
+        .await
+        .expect("groups_of")
+        .remove(id)
+        .unwrap_or_default();
+    let w = delete(tenant, resource_type, id, expected);
+    let e = write_event(&w);
+    let mut writes = vec![(w, e)];
+    for g in groups {
+        let cur = get(store, tenant, "Group", &g.id).await.expect("group");
+        let mut w = replace(tenant, "Group", &g.id, cur.version, cur.data.clone());
+        w.members = Some(MemberDelta {
+            add: vec![],
+            remove: vec![id.to_string()],
+        });
+        let mut e = write_event(&w);
+        e.parent_id = Some(writes[0].1.id.clone());
+        writes.push((w, e));
+    }
+    store
+        .write_all(writes)
+        .await
+        .unwrap_or_else(|e| panic!("delete of {id} with its memberships failed: {e}"))
 }
 
 /// Apply a write that must fail; returns the error.
@@ -1243,7 +1280,7 @@ pub async fn list_memory_filters(store: &dyn Store) {
         assert_eq!(page.total, 3, "startIndex {start} count {count}");
     }
 
-    apply(store, delete(TENANT, "User", "u3", 1)).await;
+    delete_member(store, TENANT, "User", "u3", 1).await;
     assert_list(store, "User", r#"emails.value co "x.org""#, &["u1"]).await;
     assert_list(store, "User", r#"groups.value eq "g1""#, &["u1"]).await;
 }
@@ -1325,26 +1362,77 @@ pub async fn member_deltas(store: &dyn Store) {
         .expect("members")
         .is_empty());
 
-    // A full member list leaves members whose resource is deleted alone: hidden, not removed,
-    // so that restoring the resource brings the membership back.
+    // Deleting a member removes it from its groups, each at a new version.
     apply(store, create(TENANT, "User", "u4", user("dora"))).await;
     let both = [("u3", "User", Some("carol")), ("u4", "User", Some("dora"))];
     apply(store, create(TENANT, "Group", "g3", group("Three", &both))).await;
-    apply(store, delete(TENANT, "User", "u4", 1)).await;
-    let live = [("u3", "User", Some("carol"))];
-    apply(
-        store,
-        replace(TENANT, "Group", "g3", 1, group("Three!", &live)),
-    )
-    .await;
-    let hidden = store
+    delete_member(store, TENANT, "User", "u4", 1).await;
+    let gone = store
         .members(TENANT, "g3", &["u4".to_string()])
         .await
         .expect("members");
-    assert_eq!(hidden.len(), 1, "the deleted member's row is kept");
+    assert!(gone.is_empty(), "the deleted member's row is removed");
+    let live = [("u3", "User", Some("carol"))];
+    let g3 = get_members(store, "g3").await;
+    assert_eq!((g3.version, members_of(&g3)), (2, Some(member_set(&live))));
+    apply(
+        store,
+        replace(TENANT, "Group", "g3", 2, group("Three!", &live)),
+    )
+    .await;
     assert_eq!(
         members_of(&get_members(store, "g3").await),
         Some(member_set(&live))
+    );
+}
+
+/// A delete that would leave the resource a member of a live Group is refused: each Group it
+/// leaves must get its own version in the same transaction. With them, it is one transaction
+/// at consecutive `seq`s, and a refused part refuses all.
+pub async fn deleting_a_member_writes_its_groups(store: &dyn Store) {
+    apply(store, create(TENANT, "User", "u1", user("alice"))).await;
+    apply(store, create(TENANT, "User", "u2", user("bob"))).await;
+    let one = [("u1", "User", Some("alice"))];
+    apply(store, create(TENANT, "Group", "g1", group("A", &one))).await;
+    apply(store, create(TENANT, "Group", "g2", group("B", &one))).await;
+    let e = refuse(store, delete(TENANT, "User", "u1", 1)).await;
+    assert!(matches!(e, StoreError::VersionConflict { .. }), "{e:?}");
+    assert!(get(store, TENANT, "User", "u1").await.is_some(), "kept");
+    // A non-member is deleted alone.
+    apply(store, delete(TENANT, "User", "u2", 1)).await;
+
+    // All or nothing: a stale group version refuses the delete too.
+    let w = delete(TENANT, "User", "u1", 1);
+    let mut g = replace(TENANT, "Group", "g1", 7, group("A", &[]));
+    g.members = Some(MemberDelta {
+        add: vec![],
+        remove: vec!["u1".into()],
+    });
+    let (we, ge) = (write_event(&w), write_event(&g));
+    let size = store.tree_size().await.expect("size");
+    let e = store.write_all(vec![(w, we), (g, ge)]).await.unwrap_err();
+    assert!(
+        matches!(e, StoreError::VersionConflict { current: 1 }),
+        "{e:?}"
+    );
+    assert!(get(store, TENANT, "User", "u1").await.is_some(), "kept");
+    assert_eq!(store.tree_size().await.expect("size"), size, "no seq used");
+
+    let events = delete_member(store, TENANT, "User", "u1", 1).await;
+    let seqs: Vec<u64> = events.iter().filter_map(|e| e.seq).collect();
+    assert_eq!(seqs, vec![size, size + 1, size + 2]);
+    assert!(get(store, TENANT, "User", "u1").await.is_none());
+    for gid in ["g1", "g2"] {
+        let g = get_members(store, gid).await;
+        assert_eq!((g.version, members_of(&g)), (2, None), "{gid}");
+    }
+    assert_eq!(
+        store
+            .groups_of(TENANT, &["u1".to_string()])
+            .await
+            .expect("groups_of")
+            .get("u1"),
+        None
     );
 }
 
@@ -1387,14 +1475,14 @@ pub async fn group_members(store: &dyn Store) {
     let page = list_q(store, TENANT, "User", None, 1, 10, true).await;
     assert!(page.items.iter().all(|u| u.data.get("members").is_none()));
 
-    // Deleted members are hidden.
-    apply(store, delete(TENANT, "User", "u2", 1)).await;
+    // Deleted members leave their groups.
+    delete_member(store, TENANT, "User", "u2", 1).await;
     let alive = [("u1", "User", Some("alice"))];
     assert_eq!(
         members_of(&get_members(store, "g1").await),
         Some(member_set(&alive))
     );
-    apply(store, delete(TENANT, "Group", "g1", 1)).await;
+    delete_member(store, TENANT, "Group", "g1", 2).await;
     let u1_only = [("u1", "User", None)];
     assert_eq!(
         members_of(&get_members(store, "g2").await),
@@ -1410,7 +1498,7 @@ pub async fn group_members(store: &dyn Store) {
     )
     .await;
     assert!(
-        matches!(e, StoreError::VersionConflict { current: 1 }),
+        matches!(e, StoreError::VersionConflict { current: 2 }),
         "{e:?}"
     );
     assert_eq!(
@@ -1420,7 +1508,7 @@ pub async fn group_members(store: &dyn Store) {
     let changed = [("u1", "User", Some("alice")), ("u3", "User", Some("carol"))];
     apply(
         store,
-        replace(TENANT, "Group", "g2", 1, group("All", &changed)),
+        replace(TENANT, "Group", "g2", 2, group("All", &changed)),
     )
     .await;
     assert_eq!(
@@ -1429,21 +1517,21 @@ pub async fn group_members(store: &dyn Store) {
     );
     apply(
         store,
-        replace(TENANT, "Group", "g2", 2, group("All", &other)),
+        replace(TENANT, "Group", "g2", 3, group("All", &other)),
     )
     .await;
     assert_eq!(
         members_of(&get_members(store, "g2").await),
         Some(member_set(&other))
     );
-    apply(store, replace(TENANT, "Group", "g2", 3, group("None", &[]))).await;
+    apply(store, replace(TENANT, "Group", "g2", 4, group("None", &[]))).await;
     let g2 = get_members(store, "g2").await;
     assert_eq!(
         g2.data,
         group("None", &[]),
         "a Group without members has none"
     );
-    assert_eq!(g2.version, 4);
+    assert_eq!(g2.version, 5);
 }
 
 /// `groups_of`: the live groups each id is a direct member of, with their displayName.

@@ -36,7 +36,7 @@ pub fn apply_patch(
         reg,
         rt,
         id: resource_id,
-        ctx: Ctx::new(true, true),
+        ctx: Ctx::new(reg, true, true),
     };
     for op in ops {
         let value = op.value.as_ref();

@@ -99,21 +99,17 @@ impl Engine<'_> {
                     other => vec![other],
                 };
                 let mut keep = None;
-                let mut present: std::collections::HashSet<String> = if members {
-                    items
-                        .iter()
-                        .map(crate::resource::value::member_key)
-                        .collect()
-                } else {
-                    Default::default()
-                };
-                for a in added {
-                    let dup = if members {
-                        !present.insert(crate::resource::value::member_key(&a))
+                let ident = |v: &Value| {
+                    if members {
+                        crate::resource::value::member_key(v)
                     } else {
-                        items.contains(&a)
-                    };
-                    if !dup {
+                        crate::resource::value::value_key(v)
+                    }
+                };
+                let mut present: std::collections::HashSet<String> =
+                    items.iter().map(ident).collect();
+                for a in added {
+                    if present.insert(ident(&a)) {
                         if a.get("primary") == Some(&Value::Bool(true)) {
                             keep = Some(items.len());
                         }
@@ -257,6 +253,33 @@ fn remove_listed(attr: &Attribute, items: &mut Vec<Value>, listed: &Value, membe
         Value::Array(a) => a.iter().collect(),
         v => vec![v],
     };
+    if members {
+        // Removing listed members from a large group: one set, not members × listed.
+        let exact = attr.sub_attribute("value").is_some_and(|d| d.case_exact);
+        let fold = |s: &str| {
+            if exact {
+                s.to_string()
+            } else {
+                s.to_ascii_lowercase()
+            }
+        };
+        let gone: std::collections::HashSet<String> = listed
+            .iter()
+            .filter_map(|l| match l {
+                Value::Object(_) => get_ci(l, "value"),
+                Value::Null => None,
+                v => Some(*v),
+            })
+            .filter_map(|v| v.as_str().map(fold))
+            .collect();
+        items.retain(|item| {
+            !item
+                .get("value")
+                .and_then(Value::as_str)
+                .is_some_and(|v| gone.contains(&fold(v)))
+        });
+        return;
+    }
     let same = |def: Option<&Attribute>, a: &Value, b: &Value| match (a, b) {
         (Value::String(x), Value::String(y)) if !def.is_some_and(|d| d.case_exact) => {
             x.eq_ignore_ascii_case(y)
@@ -265,10 +288,6 @@ fn remove_listed(attr: &Attribute, items: &mut Vec<Value>, listed: &Value, membe
     };
     items.retain(|item| {
         !listed.iter().any(|l| match l {
-            Value::Object(m) if members => get_ci(l, "value").is_some_and(|v| {
-                item.get("value")
-                    .is_some_and(|iv| same(attr.sub_attribute("value"), iv, v))
-            }),
             Value::Object(m) => {
                 !m.is_empty()
                     && m.iter().filter(|(_, v)| !v.is_null()).all(|(k, v)| {

@@ -16,6 +16,8 @@ pub(crate) struct Ctx {
     /// Skip required-attribute checks (partial values merged by PATCH).
     pub partial: bool,
     pub secrets: Vec<String>,
+    /// The most values a multi-valued attribute (other than Group members) may hold.
+    pub max_values: usize,
 }
 
 pub(super) fn type_error(path: &str, expected: &str) -> ScimError {
@@ -33,11 +35,12 @@ pub(crate) fn is_absent(v: &Value) -> bool {
 }
 
 impl Ctx {
-    pub(crate) fn new(keep_secrets: bool, partial: bool) -> Ctx {
+    pub(crate) fn new(reg: &crate::Registry, keep_secrets: bool, partial: bool) -> Ctx {
         Ctx {
             keep_secrets,
             partial,
             secrets: Vec::new(),
+            max_values: reg.max_values(),
         }
     }
 
@@ -73,8 +76,16 @@ impl Ctx {
             Value::Array(a) => a.iter().collect(),
             other => vec![other],
         };
+        if !members && items.len() > self.max_values {
+            return Err(ScimError::invalid_value(format!(
+                "attribute '{path}' has {} values; at most {} are accepted",
+                items.len(),
+                self.max_values
+            )));
+        }
         let mut out: Vec<Value> = Vec::with_capacity(items.len());
-        // Group members can number 100k: dedupe them by `value` in a set, not pairwise.
+        // De-duplicated in a set, never pairwise: Group members can number 100k, and a body
+        // of 44k emails must not cost quadratic time before the cap above even applies.
         let mut seen: std::collections::HashSet<String> = std::collections::HashSet::new();
         for item in items {
             if item.is_array() {
@@ -83,12 +94,12 @@ impl Ctx {
             let Some(n) = self.single(def, item, path, members)? else {
                 continue;
             };
-            let dup = if members {
-                !seen.insert(member_key(&n))
+            let key = if members {
+                member_key(&n)
             } else {
-                out.contains(&n)
+                value_key(&n)
             };
-            if !dup {
+            if seen.insert(key) {
                 out.push(n);
             }
         }
@@ -202,6 +213,12 @@ pub(crate) fn fix_primary(items: &mut [Value], keep: Option<usize>) {
 /// Whether `def` is the Group `members` attribute (whose `$ref` the server computes).
 pub(crate) fn is_members(schema: &str, def: &Attribute) -> bool {
     schema == GROUP_SCHEMA && def.name == "members"
+}
+
+/// The identity of a normalized value for de-duplication: its JSON text (normalized complex
+/// values list their sub-attributes in schema order, so equal values print alike).
+pub(crate) fn value_key(v: &Value) -> String {
+    v.to_string()
 }
 
 /// The identity of a Group member: its `value`.

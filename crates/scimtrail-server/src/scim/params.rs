@@ -21,8 +21,7 @@ pub fn json_body(ctx: &Ctx) -> ScimResult<Value> {
     if ctx.body.iter().all(u8::is_ascii_whitespace) {
         return Err(ScimError::invalid_syntax("a JSON request body is required"));
     }
-    serde_json::from_slice(&ctx.body)
-        .map_err(|e| ScimError::invalid_syntax(format!("malformed JSON: {e}")))
+    scimtrail_core::parse_strict(&ctx.body)
 }
 
 /// Query parameters, names matched case-insensitively.

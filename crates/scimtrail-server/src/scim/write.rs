@@ -150,10 +150,50 @@ pub async fn delete(
 ) -> Result<Response, ApiError> {
     let rt = resource_type(&state, &endpoint)?;
     let wanted = if_match(&headers)?;
-    let _guard = state.locks.lock(format!("{}/{id}", ctx.tenant)).await;
-    let current = load(&state, &ctx, rt, &id, true).await?;
-    check_version(&current, wanted.as_deref())?;
+    // The store refuses the delete if a group gained the resource as a member after the
+    // groups were read: read them again then.
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        match delete_once(&state, &ctx, rt, &id, wanted.as_deref()).await {
+            Err(ApiError::Scim(e)) if e.status == 412 && wanted.is_none() && attempt < 5 => {
+                continue
+            }
+            other => return other,
+        }
+    }
+}
+
+/// Delete a resource and remove it from every Group it is a member of, each Group getting a
+/// new version and an event of its own linked to the delete's, in one transaction.
+async fn delete_once(
+    state: &AppState,
+    ctx: &Ctx,
+    rt: &ResourceType,
+    id: &str,
+    wanted: Option<&[i64]>,
+) -> Result<Response, ApiError> {
+    let groups = state
+        .store
+        .groups_of(&ctx.tenant, &[id.to_string()])
+        .await?
+        .remove(id)
+        .unwrap_or_default();
+    // Every lock this write needs, in one order, so that two cascades never wait on each other.
+    let mut keys: Vec<String> = std::iter::once(id.to_string())
+        .chain(groups.iter().map(|g| g.id.clone()))
+        .map(|k| format!("{}/{k}", ctx.tenant))
+        .collect();
+    keys.sort();
+    keys.dedup();
+    let mut _guards = Vec::with_capacity(keys.len());
+    for k in keys {
+        _guards.push(state.locks.lock(k).await);
+    }
+    let current = load(state, ctx, rt, id, true).await?;
+    check_version(&current, wanted)?;
     let version = current.version + 1;
+    let time = now();
     let info = EventInfo {
         action: format!("{}.delete", prefix(rt)),
         scim: Some("delete".into()),
@@ -164,25 +204,90 @@ pub async fn delete(
     let write = ResourceWrite {
         tenant: ctx.tenant.clone(),
         resource_type: rt.name.clone(),
-        id: id.clone(),
+        id: id.to_string(),
         kind: WriteKind::Delete,
         expected_version: Some(current.version),
         new_version: version,
-        time: now(),
+        time: time.clone(),
         data: None,
         members: None,
     };
-    commit(
-        &state,
-        &ctx,
+    let group_rt = resource_type(state, "Groups")?;
+    let mut children = Vec::with_capacity(groups.len());
+    for g in groups.iter().filter(|g| g.id != id) {
+        let Some(group) = state.store.get(&ctx.tenant, "Group", &g.id, false).await? else {
+            continue;
+        };
+        let was = state
+            .store
+            .members(&ctx.tenant, &g.id, &[id.to_string()])
+            .await?;
+        let Some(member) = was.into_iter().next() else {
+            continue;
+        };
+        let next = render::next_state(&group, group.data.clone(), true, &time);
+        let info = EventInfo {
+            action: "group.member.remove".into(),
+            scim: Some("delete".into()),
+            target: render::target(group_rt, &next, Some(group.version), Some(next.version)),
+            changes: vec![scimtrail_audit::Change {
+                op: "remove".into(),
+                path: "members".into(),
+                old: member.to_json(),
+                new: Value::Null,
+            }],
+            detail: Some(format!(
+                "member {id} removed because the {} was deleted",
+                rt.name
+            )),
+        };
+        let delta = scimtrail_store::MemberDelta {
+            add: Vec::new(),
+            remove: vec![id.to_string()],
+        };
+        children.push((
+            replace_write(ctx, &group, &next, time.clone(), Some(delta)),
+            info,
+        ));
+    }
+    commit_all(
+        state,
+        ctx,
         write,
         info,
+        children,
         StatusCode::NO_CONTENT,
         HeaderMap::new(),
-        None,
-        None,
     )
     .await
+}
+
+/// [`commit`] for a write that changes other resources too: each of `children` gets an
+/// event of its own whose `parentId` is the main event's, all in one transaction.
+async fn commit_all(
+    state: &AppState,
+    ctx: &Ctx,
+    write: ResourceWrite,
+    info: EventInfo,
+    children: Vec<(ResourceWrite, EventInfo)>,
+    status: StatusCode,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let mut resp = respond(status, headers, None, None, None);
+    let payload = response_payload(state, resp.headers(), &[]);
+    let event = ctx.event(state, info, status.as_u16(), None, payload);
+    let parent = event.id.clone();
+    let mut writes = vec![(write, event)];
+    for (w, info) in children {
+        let mut e = ctx.event(state, info, 200, None, Default::default());
+        // The request is in the parent event; the child records what it did to its resource.
+        e.request = Default::default();
+        e.parent_id = Some(parent.clone());
+        writes.push((w, e));
+    }
+    state.store.write_all(writes).await?;
+    resp.extensions_mut().insert(Recorded);
+    Ok(resp)
 }
 
 pub(super) fn respond(

@@ -108,8 +108,17 @@ impl SqliteStore {
 impl Store for SqliteStore {
     async fn write(&self, write: ResourceWrite, event: AuditEvent) -> StoreResult<AuditEvent> {
         self.committer
-            .event(writer::Job::Write(Box::new(write), event))
+            .event(writer::Job::Write(vec![(write, event)]))
             .await
+    }
+    async fn write_all(
+        &self,
+        writes: Vec<(ResourceWrite, AuditEvent)>,
+    ) -> StoreResult<Vec<AuditEvent>> {
+        if writes.is_empty() {
+            return Ok(Vec::new());
+        }
+        self.committer.events(writer::Job::Write(writes)).await
     }
     async fn append_event(&self, event: AuditEvent) -> StoreResult<AuditEvent> {
         self.committer.event(writer::Job::Append(event)).await

@@ -18,8 +18,43 @@ fn is_unique_violation(e: &rusqlite::Error) -> bool {
         if f.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE)
 }
 
+/// Apply the writes in order, their events from `seq` on, and check that no resource deleted
+/// among them is left a member of a live Group.
+pub fn write_all(
+    conn: &Connection,
+    writes: Vec<(ResourceWrite, AuditEvent)>,
+    seq: i64,
+) -> StoreResult<Vec<AuditEvent>> {
+    let mut deleted = Vec::new();
+    let mut out = Vec::with_capacity(writes.len());
+    for (w, e) in writes {
+        if w.kind == WriteKind::Delete {
+            deleted.push((w.tenant.clone(), w.id.clone(), w.new_version));
+        }
+        out.push(write(conn, w, e, seq + out.len() as i64)?);
+    }
+    for (tenant, id, version) in deleted {
+        let still_member = conn
+            .prepare_cached(
+                "SELECT 1 FROM memberships m JOIN resources g ON g.tenant = m.tenant \
+                 AND g.id = m.group_id AND g.deleted = 0 \
+                 WHERE m.tenant = ? AND m.member_id = ? LIMIT 1",
+            )
+            .and_then(|mut s| s.exists(params![tenant, id]))
+            .map_err(db)?;
+        if still_member {
+            // The caller read the groups before another request added the resource to one:
+            // it must read them again.
+            return Err(StoreError::VersionConflict {
+                current: version - 1,
+            });
+        }
+    }
+    Ok(out)
+}
+
 /// Apply `w` and append its event at `seq`.
-pub fn write(
+fn write(
     conn: &Connection,
     w: ResourceWrite,
     event: AuditEvent,

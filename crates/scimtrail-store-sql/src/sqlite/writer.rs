@@ -61,7 +61,8 @@ pub struct SqliteOptions {
 }
 
 pub enum Job {
-    Write(Box<ResourceWrite>, AuditEvent),
+    /// Resource writes with their events, all or nothing, at consecutive `seq`s.
+    Write(Vec<(ResourceWrite, AuditEvent)>),
     Append(AuditEvent),
     Prune {
         before: String,
@@ -76,6 +77,7 @@ pub enum Job {
 #[allow(clippy::large_enum_variant)]
 pub enum Output {
     Event(AuditEvent),
+    Events(Vec<AuditEvent>),
     Pruned(PruneReport),
     Checkpoint(Option<StoredCheckpoint>),
 }
@@ -135,6 +137,14 @@ impl Writer {
     pub async fn event(&self, job: Job) -> StoreResult<AuditEvent> {
         match self.submit(job).await? {
             Output::Event(e) => Ok(e),
+            Output::Events(mut e) if e.len() == 1 => Ok(e.remove(0)),
+            _ => Err(StoreError::Backend("unexpected writer answer".into())),
+        }
+    }
+
+    pub async fn events(&self, job: Job) -> StoreResult<Vec<AuditEvent>> {
+        match self.submit(job).await? {
+            Output::Events(e) => Ok(e),
             _ => Err(StoreError::Backend("unexpected writer answer".into())),
         }
     }
@@ -201,10 +211,15 @@ fn sign_checkpoint(
     super::tree::checkpoint(conn, sign, time)
 }
 
-fn exec(conn: &Connection, job: Job, seq: i64) -> StoreResult<Output> {
+/// Run one job from `seq` on; answers its output and how many `seq`s it used.
+fn exec(conn: &Connection, job: Job, seq: i64) -> StoreResult<(Output, i64)> {
     match job {
-        Job::Write(w, e) => Ok(Output::Event(write::write(conn, *w, e, seq)?)),
-        Job::Append(e) => Ok(Output::Event(write::append(conn, e, seq)?)),
+        Job::Write(writes) => {
+            let events = write::write_all(conn, writes, seq)?;
+            let used = events.len() as i64;
+            Ok((Output::Events(events), used))
+        }
+        Job::Append(e) => Ok((Output::Event(write::append(conn, e, seq)?), 1)),
         Job::Prune {
             before,
             dry_run,
@@ -215,7 +230,7 @@ fn exec(conn: &Connection, job: Job, seq: i64) -> StoreResult<Output> {
             event.outcome.detail = Some(prune_detail(&before, &report));
             let sealed = write::append(conn, event, seq)?;
             report.event_seq = sealed.seq;
-            Ok(Output::Pruned(report))
+            Ok((Output::Pruned(report), 1))
         }
         Job::Checkpoint(..) => Err(StoreError::Backend(
             "a checkpoint cannot run inside a batch".into(),
@@ -256,16 +271,17 @@ fn commit_batch(conn: &mut Connection, batch: Vec<Pending>) {
                 // Dropping the savepoint without `commit` rolls this job back alone.
                 match tx.savepoint() {
                     Ok(sp) => match exec(&sp, job, next) {
-                        Ok(out) => sp.commit().map(|()| out).map_err(db),
+                        Ok((out, used)) => sp.commit().map(|()| (out, used)).map_err(db),
                         Err(e) => Err(e),
                     },
                     Err(e) => Err(db(e)),
                 }
             };
             let failed = result.is_err();
-            if !failed {
-                next += 1;
-            }
+            let result = result.map(|(out, used)| {
+                next += used;
+                out
+            });
             let lost = failed.then(|| result.as_ref().err().map(|e| e.to_string()));
             answers.push((reply, result));
             if tx.is_autocommit() {
