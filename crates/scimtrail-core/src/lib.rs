@@ -29,6 +29,7 @@ pub mod path;
 pub mod project;
 pub mod resource;
 pub mod schema;
+pub mod username;
 
 pub use error::{ScimError, ScimResult, ScimType};
 pub use filter::{CompValue, CompareOp, Filter};

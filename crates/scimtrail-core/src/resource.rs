@@ -228,6 +228,11 @@ fn assemble(
     if !ctx.partial {
         required_missing(&core.attributes, &core_slot, "")?;
     }
+    if core.id == crate::schema::USER_SCHEMA {
+        if let Some(Value::String(name)) = core_slot.get("userName") {
+            crate::username::check(name)?;
+        }
+    }
     ordered(reg.common_attributes(), &mut core_slot, &mut body);
     ordered(&core.attributes, &mut core_slot, &mut body);
     for (ext, slot) in rt.extensions.iter().zip(slots.iter_mut().skip(1)) {

@@ -11,6 +11,8 @@ pub enum ColKind {
     Text,
     /// Stored lower-cased; the operand is lower-cased.
     TextCi,
+    /// A userName's uniqueness key (`scimtrail_core::username::key`); so is the operand.
+    UserName,
     Int,
     /// RFC 3339 text in the log's one fixed format; operands are normalised to it.
     Time,
@@ -87,12 +89,17 @@ fn operand(col: Column, value: &CompValue) -> Result<Option<Param>, String> {
         )),
         (ColKind::Text, CompValue::String(s)) => Some(Param::Text(s.clone())),
         (ColKind::TextCi, CompValue::String(s)) => Some(Param::Text(s.to_lowercase())),
+        (ColKind::UserName, CompValue::String(s)) => {
+            Some(Param::Text(scimtrail_core::username::key(s)))
+        }
         (ColKind::Time, CompValue::String(s)) => {
             let t = time::OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339)
                 .map_err(|_| "a time must be an RFC 3339 date-time".to_string())?;
             Some(Param::Text(scimtrail_audit::format_time(t)))
         }
-        (ColKind::Text | ColKind::TextCi, CompValue::Number(n)) => Some(Param::Text(n.to_string())),
+        (ColKind::Text | ColKind::TextCi | ColKind::UserName, CompValue::Number(n)) => {
+            Some(Param::Text(n.to_string()))
+        }
         (_, CompValue::Bool(_)) | (_, CompValue::Number(_)) => {
             return Err("the value has the wrong type for this attribute".into())
         }

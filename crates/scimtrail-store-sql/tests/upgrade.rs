@@ -88,3 +88,83 @@ async fn a_pre_v1_log_is_resealed_once() {
     let again = store.log_rows(None, None, 100).await.unwrap();
     assert_eq!(again[..7], rows[..]);
 }
+
+/// Users stored when userNames were compared by their lower case get the PRECIS key once at
+/// start: look-alikes stored since collide from then on; two old users that now share a key
+/// both survive.
+#[tokio::test]
+async fn stored_user_names_are_rekeyed_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("old.db");
+    let old = dir.path().join("old-migrations");
+    std::fs::create_dir(&old).unwrap();
+    for f in [
+        "0001_init.sql",
+        "0002_membership_changes.sql",
+        "0003_leaf_format_v1.sql",
+    ] {
+        std::fs::copy(format!("{MIGRATIONS}/{f}"), old.join(f)).unwrap();
+    }
+    {
+        let opts = sqlx::sqlite::SqliteConnectOptions::new()
+            .filename(&path)
+            .create_if_missing(true);
+        let pool = sqlx::SqlitePool::connect_with(opts).await.unwrap();
+        sqlx::migrate::Migrator::new(old.as_path())
+            .await
+            .unwrap()
+            .run(&pool)
+            .await
+            .unwrap();
+        pool.close().await;
+    }
+    {
+        let c = rusqlite::Connection::open(&path).unwrap();
+        for (id, name) in [("u1", "Café"), ("u2", "cafe\u{301}"), ("u3", "ＢＯＢ")] {
+            c.execute(
+                "INSERT INTO resources (tenant, resource_type, id, version, created, last_modified, \
+                 user_name_ci, data) VALUES (?, 'User', ?, 1, 't', 't', ?, ?)",
+                rusqlite::params![
+                    TENANT,
+                    id,
+                    name.to_lowercase(),
+                    json!({"userName": name}).to_string()
+                ],
+            )
+            .unwrap();
+        }
+    }
+    let url = format!("sqlite://{}", path.display());
+    let store = SqliteStore::open(&url, Arc::new(Registry::builtin()))
+        .await
+        .unwrap();
+    let keys: Vec<(String, String)> = {
+        let c = rusqlite::Connection::open(&path).unwrap();
+        let mut s = c
+            .prepare("SELECT id, user_name_ci FROM resources ORDER BY id")
+            .unwrap();
+        s.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap()
+    };
+    assert_eq!(keys[0], ("u1".into(), "café".into()));
+    assert_eq!(keys[1], ("u2".into(), "\u{1}u2".into()), "kept apart");
+    assert_eq!(keys[2], ("u3".into(), "bob".into()));
+    let f = scimtrail_core::Filter::parse(r#"userName eq "bob""#).unwrap();
+    let page = store
+        .list(
+            TENANT,
+            &scimtrail_store::ListQuery {
+                resource_type: "User".into(),
+                filter: Some(f),
+                start_index: 1,
+                count: 10,
+                with_members: false,
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(page.items.len(), 1);
+    assert_eq!(page.items[0].id, "u3");
+}

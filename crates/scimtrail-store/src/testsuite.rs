@@ -737,7 +737,8 @@ pub async fn concurrent_writes_stay_consistent(store: &dyn Store) {
 /// User frees it.
 pub async fn user_name_is_unique_case_insensitively(store: &dyn Store) {
     apply(store, create(TENANT, "User", "u1", user("Alice"))).await;
-    for taken in ["Alice", "alice", "ALICE"] {
+    // Compared by the userName key (scimtrail_core::username): case, width, spacing, NFC.
+    for taken in ["Alice", "alice", "ALICE", "ＡＬＩＣＥ", " alice "] {
         let e = refuse(store, create(TENANT, "User", "u2", user(taken))).await;
         assert!(matches!(e, StoreError::Uniqueness(_)), "{taken}: {e:?}");
     }

@@ -217,3 +217,83 @@ async fn finding_11_deleting_a_user_versions_its_groups() {
     want.sort();
     assert_eq!(groups, want);
 }
+
+/// Finding 10: visually identical userNames coexisted, and `\u200b`, `nul\u0000user` and a
+/// 1 MB userName were accepted. Uniqueness now compares a PRECIS UsernameCaseMapped key, and
+/// control or invisible characters and over-long names are `invalidValue`.
+#[tokio::test]
+async fn finding_10_look_alike_user_names_collide() {
+    let app = spawn_app().await;
+    let create = |name: String| {
+        let app = &app;
+        async move {
+            app.post(
+                "/scim/v2/Users",
+                json!({"schemas": [USER], "userName": name}),
+            )
+            .await
+        }
+    };
+    for (first, look_alikes) in [
+        ("café", vec!["cafe\u{301}", "CAFÉ"]),
+        ("admin", vec!["ＡＤＭＩＮ", "Admin"]),
+        ("bob", vec!["bob ", " bob", "BOB"]),
+    ] {
+        let r = create(first.to_string()).await;
+        assert_eq!(r.status, 201, "{first}: {}", r.body);
+        assert_eq!(r.body["userName"], first, "stored as sent");
+        for other in look_alikes {
+            let r = create(other.to_string()).await;
+            r.assert_error(409, Some("uniqueness"));
+        }
+    }
+    // Filters compare the same key.
+    let r = app
+        .get(&format!(
+            "/scim/v2/Users?filter={}",
+            enc("userName eq \"ＡＤＭＩＮ\"")
+        ))
+        .await;
+    assert_eq!(r.body["totalResults"], 1, "{}", r.body);
+    assert_eq!(r.body["Resources"][0]["userName"], "admin");
+    for bad in [
+        "\u{200b}".to_string(),
+        "bo\u{200b}b".to_string(),
+        "bob\u{feff}".to_string(),
+        "\tbob".to_string(),
+        "nul\u{0}user".to_string(),
+        "x".repeat(1024 * 1024 - 100),
+        "y".repeat(257),
+        "   ".to_string(),
+    ] {
+        let r = create(bad.clone()).await;
+        assert!(
+            r.status == 400 || r.status == 413,
+            "{:?}",
+            &bad[..bad.len().min(20)]
+        );
+        if r.status == 400 {
+            r.assert_error(400, Some("invalidValue"));
+        }
+    }
+    // A rename onto a look-alike is refused too, and a PATCH as well.
+    let id = create("carol".into()).await.id();
+    let r = app
+        .patch(
+            &format!("/scim/v2/Users/{id}"),
+            json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+                   "Operations": [{"op": "replace", "path": "userName", "value": "ＢＯＢ"}]}),
+        )
+        .await;
+    r.assert_error(409, Some("uniqueness"));
+    let r = app
+        .patch(
+            &format!("/scim/v2/Users/{id}"),
+            json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+                   "Operations": [{"op": "replace", "path": "userName", "value": "car\u{200d}ol"}]}),
+        )
+        .await;
+    r.assert_error(400, Some("invalidValue"));
+    let list = app.get("/scim/v2/Users?count=100").await;
+    assert_eq!(list.body["totalResults"], 4, "{}", list.body);
+}

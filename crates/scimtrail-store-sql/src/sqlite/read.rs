@@ -112,7 +112,7 @@ fn resource_column(resource_type: &str, core_schema: &str, p: &AttrPath) -> Opti
     ) {
         ("id", None) => col("id", ColKind::Text),
         ("externalid", None) => col("external_id", ColKind::Text),
-        ("username", None) if resource_type == "User" => col("user_name_ci", ColKind::TextCi),
+        ("username", None) if resource_type == "User" => col("user_name_ci", ColKind::UserName),
         ("displayname", None) => col("display_name_ci", ColKind::TextCi),
         ("meta", Some(s)) if s == "created" => col("created", ColKind::Time),
         ("meta", Some(s)) if s == "lastmodified" => col("last_modified", ColKind::Time),

@@ -14,6 +14,70 @@ use scimtrail_store::{StoreError, StoreResult};
 use super::write::{db, insert_sealed};
 
 pub fn run(conn: &mut Connection) -> StoreResult<()> {
+    reseal(conn)?;
+    rekey_user_names(conn)
+}
+
+/// Recompute the uniqueness key of every stored User (see migration 0004). Two live users
+/// whose names only now compare equal both stay: the later one keeps a key of its own, and a
+/// warning names them, since refusing to start would help no one.
+fn rekey_user_names(conn: &mut Connection) -> StoreResult<()> {
+    let pending: Option<String> = conn
+        .query_row(
+            "SELECT value FROM log_meta WHERE key = 'user_name_keys'",
+            [],
+            |r| r.get(0),
+        )
+        .optional()
+        .map_err(db)?;
+    if pending.as_deref() != Some("pending") {
+        return Ok(());
+    }
+    let tx = conn
+        .transaction_with_behavior(TransactionBehavior::Immediate)
+        .map_err(db)?;
+    let users: Vec<(i64, String, String, bool, Option<String>)> = {
+        let mut s = tx
+            .prepare(
+                "SELECT rid, tenant, id, deleted, json_extract(data, '$.userName') FROM resources \
+                 WHERE resource_type = 'User' ORDER BY rid",
+            )
+            .map_err(db)?;
+        let rows = s
+            .query_map([], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
+            })
+            .map_err(db)?;
+        rows.collect::<Result<_, _>>().map_err(db)?
+    };
+    // Clear first, so that a key moving between rows never meets the unique index midway.
+    tx.execute(
+        "UPDATE resources SET user_name_ci = NULL WHERE resource_type = 'User'",
+        [],
+    )
+    .map_err(db)?;
+    let mut taken = std::collections::HashMap::new();
+    for (rid, tenant, id, deleted, name) in users {
+        let Some(name) = name else { continue };
+        let mut key = scimtrail_core::username::key(&name);
+        if !deleted {
+            if let Some(first) = taken.insert((tenant.clone(), key.clone()), id.clone()) {
+                tracing::warn!(tenant, first, second = %id, "two users now share a userName; the second keeps a key of its own");
+                key = format!("\u{1}{id}");
+            }
+        }
+        tx.execute(
+            "UPDATE resources SET user_name_ci = ? WHERE rid = ?",
+            params![key, rid],
+        )
+        .map_err(db)?;
+    }
+    tx.execute("DELETE FROM log_meta WHERE key = 'user_name_keys'", [])
+        .map_err(db)?;
+    tx.commit().map_err(db)
+}
+
+fn reseal(conn: &mut Connection) -> StoreResult<()> {
     let pending: Option<String> = conn
         .query_row(
             "SELECT value FROM log_meta WHERE key = 'leaf_upgrade'",

@@ -94,7 +94,7 @@ fn write(
     };
     let text = |k: &str| data.get(k).and_then(Value::as_str).map(str::to_string);
     let user_name_ci = if w.resource_type == "User" {
-        text("userName").map(|s| s.to_lowercase())
+        text("userName").map(|s| scimtrail_core::username::key(&s))
     } else {
         None
     };
