@@ -149,6 +149,7 @@ pub struct Registry {
     attr_index: Vec<HashMap<String, usize>>,
     /// The most values a multi-valued attribute other than Group `members` may hold.
     max_values: usize,
+    max_filter_terms: usize,
 }
 
 /// Default of [`Registry::max_values`]: far above what any IdP sends (a user has a handful of
@@ -201,6 +202,7 @@ impl Registry {
             rt_index,
             attr_index,
             max_values: DEFAULT_MAX_VALUES,
+            max_filter_terms: crate::filter::DEFAULT_MAX_TERMS,
         }
     }
 
@@ -214,6 +216,17 @@ impl Registry {
     /// The most values a multi-valued attribute other than Group `members` may hold.
     pub fn max_values(&self) -> usize {
         self.max_values
+    }
+
+    /// Refuse (`invalidFilter`) filters with more than `n` comparisons.
+    pub fn with_max_filter_terms(mut self, n: usize) -> Registry {
+        self.max_filter_terms = n.max(1);
+        self
+    }
+
+    /// The most comparisons one filter may hold.
+    pub fn max_filter_terms(&self) -> usize {
+        self.max_filter_terms
     }
 
     /// By name ("User") or endpoint ("Users" or "/Users"), case-insensitive.

@@ -67,7 +67,11 @@ async fn events(
 ) -> Result<Response, ApiError> {
     let q = QueryParams::parse(&ctx)?;
     let filter = match q.get("filter").map(str::trim).filter(|f| !f.is_empty()) {
-        Some(f) => Some(Filter::parse(f)?),
+        Some(f) => {
+            let f = Filter::parse(f)?;
+            f.check_terms(state.registry.max_filter_terms())?;
+            Some(f)
+        }
         None => None,
     };
     let count = match q.get("count") {

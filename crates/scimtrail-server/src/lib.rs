@@ -11,13 +11,14 @@ mod audit_api;
 pub mod auth;
 mod context;
 mod error;
+pub mod listen;
 mod locks;
+pub mod metrics;
 mod record;
 mod scim;
 pub mod transparency;
 
 use std::future::Future;
-use std::net::SocketAddr;
 use std::sync::Arc;
 
 use axum::routing::get;
@@ -57,6 +58,8 @@ pub struct ServerConfig {
     pub checkpoint_interval: std::time::Duration,
     /// Where checkpoints are published besides the database.
     pub checkpoint_sinks: transparency::CheckpointSinks,
+    /// Connection limit and header/idle timeout of the accept loop.
+    pub conn: listen::ConnLimits,
 }
 
 impl Default for ServerConfig {
@@ -73,6 +76,7 @@ impl Default for ServerConfig {
             body_read_timeout: std::time::Duration::from_secs(30),
             checkpoint_interval: std::time::Duration::from_secs(1),
             checkpoint_sinks: transparency::CheckpointSinks::default(),
+            conn: listen::ConnLimits::default(),
         }
     }
 }
@@ -88,6 +92,7 @@ pub struct AppState {
     pub locks: Arc<locks::KeyedLocks>,
     /// The log's signing key and checkpoint origin.
     pub log: Arc<transparency::LogIdentity>,
+    pub metrics: Arc<metrics::Metrics>,
 }
 
 impl AppState {
@@ -107,6 +112,7 @@ impl AppState {
             log: Arc::new(ephemeral_log(&config.system_name)),
             config: Arc::new(config),
             locks: Arc::default(),
+            metrics: Arc::default(),
         }
     }
 
@@ -148,8 +154,21 @@ pub fn app(state: AppState) -> Router {
     let health = Router::new()
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics_text))
         .layer(axum::middleware::map_response(record::tag_request_id));
     Router::new().merge(health).merge(api).with_state(state)
+}
+
+async fn metrics_text(
+    axum::extract::State(state): axum::extract::State<AppState>,
+) -> impl axum::response::IntoResponse {
+    (
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        state.metrics.render(),
+    )
 }
 
 async fn readyz(axum::extract::State(state): axum::extract::State<AppState>) -> ApiError {
@@ -179,12 +198,9 @@ where
         state.config.checkpoint_interval,
         stopped,
     ));
-    let served = axum::serve(
-        listener,
-        app(state).into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(shutdown)
-    .await;
+    let limits = state.config.conn.clone();
+    let metrics = state.metrics.clone();
+    let served = listen::run(listener, app(state), limits, metrics, shutdown).await;
     let _ = stop.send(true);
     let _ = checkpointer.await;
     served

@@ -42,10 +42,36 @@ pub async fn tag_request_id(mut resp: Response) -> Response {
     resp
 }
 
+/// What the client sent as `X-Request-Id`, cut and escaped: the event's headers show what was
+/// sent, without carrying arbitrary bytes, even when the server replaced the id.
+#[derive(Clone)]
+struct ClientRequestId(Option<String>);
+
+fn escaped_request_id(v: &HeaderValue) -> String {
+    let text = String::from_utf8_lossy(v.as_bytes());
+    let mut out: String = text
+        .chars()
+        .take(128)
+        .flat_map(|c| {
+            if c.is_ascii_graphic() || c == ' ' {
+                vec![c]
+            } else {
+                format!("\\u{{{:x}}}", c as u32).chars().collect()
+            }
+        })
+        .collect();
+    if text.chars().count() > 128 {
+        out.push_str("...");
+    }
+    out
+}
+
 pub async fn record(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
     // The id is fixed here so that even a request whose handler fails unexpectedly is recorded
     // under the id its response carries.
     let rid = request_id(req.headers());
+    let sent = req.headers().get(REQUEST_ID).map(escaped_request_id);
+    req.extensions_mut().insert(ClientRequestId(sent));
     if let Ok(v) = HeaderValue::from_str(&rid) {
         req.headers_mut().insert(REQUEST_ID, v);
     }
@@ -98,12 +124,21 @@ async fn handle(state: AppState, rid: String, req: Request, next: Next) -> Respo
         .extensions
         .get::<ConnectInfo<SocketAddr>>()
         .map(|c| c.0.ip().to_string());
-    let headers = state.redactor.headers(
+    let mut headers = state.redactor.headers(
         parts
             .headers
             .iter()
+            .filter(|(k, _)| k.as_str() != REQUEST_ID)
             .filter_map(|(k, v)| Some((k.as_str(), v.to_str().ok()?))),
     );
+    // The event's `requestId` is the server's; the headers show only what the client sent.
+    let client_rid = parts
+        .extensions
+        .get::<ClientRequestId>()
+        .and_then(|c| c.0.clone());
+    if let Some(v) = client_rid {
+        headers.insert(REQUEST_ID.into(), serde_json::Value::String(v));
+    }
     let host = parts
         .headers
         .get(header::HOST)
@@ -186,7 +221,7 @@ async fn handle(state: AppState, rid: String, req: Request, next: Next) -> Respo
     let resp = match response {
         Err(e) => {
             let mut info = classify(&ctx.method, &ctx.path);
-            if e.status == 401 {
+            if e.status == 401 || e.detail.contains("Authorization header") {
                 info.action = "auth.failure".into();
             }
             return finish(&state, &ctx, scim_response(&e), Some(info)).await;
@@ -206,6 +241,11 @@ async fn authenticate(
     headers: &HeaderMap,
     ctx: &mut Ctx,
 ) -> Result<(), ScimError> {
+    if headers.get_all(header::AUTHORIZATION).iter().count() > 1 {
+        return Err(ScimError::invalid_syntax(
+            "more than one Authorization header; send exactly one",
+        ));
+    }
     let token = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())

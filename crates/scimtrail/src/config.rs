@@ -76,6 +76,24 @@ pub struct ServeArgs {
     /// acknowledged writes but never a signed one (faster).
     #[arg(long, env = "SCIMTRAIL_DURABILITY")]
     pub durability: Option<String>,
+    /// Most client connections open at once; one more is answered 503 (default: three
+    /// quarters of the open-file limit, at most 10000).
+    #[arg(long, env = "SCIMTRAIL_MAX_CONNECTIONS")]
+    pub max_connections: Option<usize>,
+    /// Seconds a client has to send a request head, counted from when the connection is idle
+    /// (so also the keep-alive idle timeout). Default 10.
+    #[arg(long, env = "SCIMTRAIL_HEADER_TIMEOUT")]
+    pub header_timeout: Option<u64>,
+    /// Seconds a client has to send the request body (408 beyond). Default 30.
+    #[arg(long, env = "SCIMTRAIL_BODY_TIMEOUT")]
+    pub body_timeout: Option<u64>,
+    /// Most values of a multi-valued attribute other than Group members (invalidValue
+    /// beyond). Default 1000.
+    #[arg(long, env = "SCIMTRAIL_MAX_VALUES")]
+    pub max_values: Option<usize>,
+    /// Most comparisons in one filter (invalidFilter beyond). Default 64.
+    #[arg(long, env = "SCIMTRAIL_MAX_FILTER_TERMS")]
+    pub max_filter_terms: Option<usize>,
 }
 
 /// The TOML file: every key optional.
@@ -96,6 +114,11 @@ pub struct FileConfig {
     pub checkpoint_log: Option<PathBuf>,
     pub checkpoint_url: Option<String>,
     pub durability: Option<String>,
+    pub max_connections: Option<usize>,
+    pub header_timeout: Option<u64>,
+    pub body_timeout: Option<u64>,
+    pub max_values: Option<usize>,
+    pub max_filter_terms: Option<usize>,
 }
 
 /// The settings `serve` runs with.
@@ -115,6 +138,11 @@ pub struct Settings {
     pub checkpoint_log: PathBuf,
     pub checkpoint_url: Option<String>,
     pub durability: scimtrail_store_sql::Durability,
+    pub max_connections: usize,
+    pub header_timeout: std::time::Duration,
+    pub body_timeout: std::time::Duration,
+    pub max_values: usize,
+    pub max_filter_terms: usize,
 }
 
 impl ServeArgs {
@@ -156,7 +184,25 @@ impl ServeArgs {
             "checkpoint" => scimtrail_store_sql::Durability::Checkpoint,
             other => anyhow::bail!("durability must be 'commit' or 'checkpoint', not {other:?}"),
         };
+        let secs = |v: Option<u64>, default: u64| {
+            std::time::Duration::from_secs(v.unwrap_or(default).max(1))
+        };
         Ok(Settings {
+            max_connections: self
+                .max_connections
+                .or(file.max_connections)
+                .unwrap_or_else(scimtrail_server::listen::default_max_connections)
+                .max(1),
+            header_timeout: secs(self.header_timeout.or(file.header_timeout), 10),
+            body_timeout: secs(self.body_timeout.or(file.body_timeout), 30),
+            max_values: self
+                .max_values
+                .or(file.max_values)
+                .unwrap_or(scimtrail_core::schema::DEFAULT_MAX_VALUES),
+            max_filter_terms: self
+                .max_filter_terms
+                .or(file.max_filter_terms)
+                .unwrap_or(scimtrail_core::filter::DEFAULT_MAX_TERMS),
             log_key: self
                 .log_key
                 .or(file.log_key)

@@ -12,7 +12,11 @@ use crate::config::ServeArgs;
 pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     let s = args.resolve()?;
     init_logging(s.log_json);
-    let registry = Arc::new(scimtrail_core::Registry::builtin());
+    let registry = Arc::new(
+        scimtrail_core::Registry::builtin()
+            .with_max_values(s.max_values)
+            .with_max_filter_terms(s.max_filter_terms),
+    );
     let options = scimtrail_store_sql::SqliteOptions {
         durability: s.durability,
         ..Default::default()
@@ -33,6 +37,12 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         audit_body_cap: s.audit_body_cap,
         redact_attributes: s.redact_attributes.clone(),
         redact_headers: s.redact_headers.clone(),
+        body_read_timeout: s.body_timeout,
+        conn: scimtrail_server::listen::ConnLimits {
+            max_connections: s.max_connections,
+            header_timeout: s.header_timeout,
+            ..Default::default()
+        },
         checkpoint_sinks: CheckpointSinks {
             file: Some(s.checkpoint_log.clone()),
             url: s.checkpoint_url.clone(),

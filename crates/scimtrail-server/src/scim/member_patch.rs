@@ -123,6 +123,7 @@ pub async fn patch_members(
         match op {
             MemberOp::Add(items) => {
                 for (mid, display) in items {
+                    super::members::not_itself(id, &mid)?;
                     net.insert(mid, serde_json::json!({ "display": display }));
                 }
             }

@@ -9,11 +9,24 @@ use serde_json::Value;
 use crate::error::ApiError;
 use crate::{AppState, Ctx};
 
-/// Check and complete `members` in place; returns the ids that were dropped.
+/// A Group that lists itself as a member is refused.
+pub fn not_itself(group_id: &str, member_id: &str) -> Result<(), ApiError> {
+    if group_id == member_id {
+        return Err(scimtrail_core::ScimError::invalid_value(
+            "a group cannot be a member of itself",
+        )
+        .into());
+    }
+    Ok(())
+}
+
+/// Check and complete `members` in place (of Group `self_id`, once it has one); returns the
+/// ids that were dropped.
 pub async fn resolve(
     state: &AppState,
     ctx: &Ctx,
     rt: &ResourceType,
+    self_id: Option<&str>,
     data: &mut Value,
 ) -> Result<Vec<String>, ApiError> {
     if rt.name != "Group" {
@@ -22,6 +35,13 @@ pub async fn resolve(
     let Some(members) = data.get_mut("members").and_then(Value::as_array_mut) else {
         return Ok(vec![]);
     };
+    if let Some(me) = self_id {
+        for m in members.iter() {
+            if let Some(v) = m.get("value").and_then(Value::as_str) {
+                not_itself(me, v)?;
+            }
+        }
+    }
     let ids: Vec<String> = members
         .iter()
         .filter_map(|m| m.get("value").and_then(Value::as_str).map(str::to_string))

@@ -187,14 +187,23 @@ pub fn check_filter(
     rt: &ResourceType,
     filter: &Filter,
 ) -> ScimResult<()> {
+    filter.check_terms(reg.max_filter_terms())?;
+    check_attrs(reg, rt, filter)
+}
+
+fn check_attrs(
+    reg: &scimtrail_core::Registry,
+    rt: &ResourceType,
+    filter: &Filter,
+) -> ScimResult<()> {
     match filter {
         Filter::Present(p) => check_compare(reg, rt, p, None),
         Filter::Compare(p, op, v) => check_compare(reg, rt, p, Some((op, v))),
         Filter::And(a, b) | Filter::Or(a, b) => {
-            check_filter(reg, rt, a)?;
-            check_filter(reg, rt, b)
+            check_attrs(reg, rt, a)?;
+            check_attrs(reg, rt, b)
         }
-        Filter::Not(inner) => check_filter(reg, rt, inner),
+        Filter::Not(inner) => check_attrs(reg, rt, inner),
         Filter::ValuePath(p, inner) => {
             check_compare(reg, rt, p, None)?;
             check_value_path(reg, rt, p, inner)

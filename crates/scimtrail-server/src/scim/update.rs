@@ -95,7 +95,7 @@ async fn update(
             Update::Patch(ops) => apply_patch(&state.registry, rt, &current.data, ops, id)?,
         };
         let mut data = norm.resource;
-        let unknown = resolve(state, ctx, rt, &mut data).await?;
+        let unknown = resolve(state, ctx, rt, Some(id), &mut data).await?;
         let changed = changes(Some(&current.data), Some(&data), &norm.secrets);
         let data_changed = differs(&data, &current.data);
         let time = now();

@@ -72,7 +72,7 @@ pub async fn create(
     let input = json_body(&ctx)?;
     let norm = normalize(&state.registry, rt, &input, None)?;
     let mut data = norm.resource;
-    let unknown = resolve(&state, &ctx, rt, &mut data).await?;
+    let unknown = resolve(&state, &ctx, rt, None, &mut data).await?;
     let time = now();
     let r = StoredResource {
         resource_type: rt.name.clone(),

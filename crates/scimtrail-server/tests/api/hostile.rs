@@ -297,3 +297,328 @@ async fn finding_10_look_alike_user_names_collide() {
     let list = app.get("/scim/v2/Users?count=100").await;
     assert_eq!(list.body["totalResults"], 4, "{}", list.body);
 }
+
+async fn raw_tcp(addr: &str) -> tokio::net::TcpStream {
+    tokio::net::TcpStream::connect(addr).await.unwrap()
+}
+
+/// Read what the server sends until it closes the connection or `limit` passes.
+async fn read_until_closed(s: &mut tokio::net::TcpStream, limit: Duration) -> Option<String> {
+    use tokio::io::AsyncReadExt;
+    let mut buf = Vec::new();
+    match tokio::time::timeout(limit, s.read_to_end(&mut buf)).await {
+        Ok(_) => Some(String::from_utf8_lossy(&buf).into_owned()),
+        Err(_) => None,
+    }
+}
+
+async fn metric(app: &TestApp, name: &str) -> u64 {
+    let text = app
+        .client
+        .get(app.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    text.lines()
+        .find(|l| l.starts_with(name))
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("{name} not in /metrics:\n{text}"))
+}
+
+/// Finding 6: a slowloris connection stayed open for over 65 s, idle and trickling connections
+/// were all held, and a short body hung until the client gave up. Now heads must arrive within
+/// the header timeout (also the idle timeout), bodies within the body timeout (408, recorded),
+/// and a few hundred slow connections do not slow normal requests down.
+#[tokio::test]
+async fn finding_06_slow_and_idle_connections_are_cut() {
+    use tokio::io::AsyncWriteExt;
+    let app = spawn_with(scimtrail_server::ServerConfig {
+        body_read_timeout: Duration::from_secs(1),
+        conn: scimtrail_server::listen::ConnLimits {
+            header_timeout: Duration::from_secs(1),
+            ..Default::default()
+        },
+        ..Default::default()
+    })
+    .await;
+    // 200 idle connections and 200 that trickle one header byte every 200 ms.
+    let mut idle = Vec::new();
+    for _ in 0..200 {
+        idle.push(raw_tcp(&app.addr).await);
+    }
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let mut tricklers = Vec::new();
+    for _ in 0..200 {
+        let mut s = raw_tcp(&app.addr).await;
+        let stop = stop.clone();
+        tricklers.push(tokio::spawn(async move {
+            let head = b"GET /scim/v2/Users HTTP/1.1\r\nHost: x\r\nX-Slow: ";
+            for b in head.iter().chain(std::iter::repeat(&b'a')) {
+                if stop.load(std::sync::atomic::Ordering::Relaxed)
+                    || s.write_all(&[*b]).await.is_err()
+                {
+                    return true;
+                }
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+            false
+        }));
+    }
+    // Normal requests stay prompt meanwhile.
+    for _ in 0..20 {
+        let t = Instant::now();
+        let r = app.get("/scim/v2/Users?count=1").await;
+        assert_eq!(r.status, 200);
+        assert!(t.elapsed() < Duration::from_secs(2), "{:?}", t.elapsed());
+    }
+    // Idle connections are closed after the header timeout.
+    for s in idle.iter_mut().take(5) {
+        assert!(
+            read_until_closed(s, Duration::from_secs(5)).await.is_some(),
+            "an idle connection stays open"
+        );
+    }
+    // The tricklers are cut too: their writes start failing.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let mut cut = 0;
+    for t in tricklers {
+        if t.await.unwrap() {
+            cut += 1;
+        }
+    }
+    assert_eq!(cut, 200);
+    assert!(
+        metric(
+            &app,
+            "scimtrail_http_rejected_total{reason=\"header_timeout\"}"
+        )
+        .await
+            >= 200
+    );
+
+    // A body shorter than its Content-Length: 408 after the body timeout, and an event.
+    let mut s = raw_tcp(&app.addr).await;
+    s.write_all(
+        format!(
+            "POST /scim/v2/Users HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {TOKEN}\r\n\
+             Content-Type: application/scim+json\r\nX-Request-Id: short-body-1\r\n\
+             Content-Length: 100\r\n\r\n{{\"userName\""
+        )
+        .as_bytes(),
+    )
+    .await
+    .unwrap();
+    let t = Instant::now();
+    let answer = read_until_closed(&mut s, Duration::from_secs(10))
+        .await
+        .expect("answered");
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+    assert!(t.elapsed() < Duration::from_secs(5));
+    let e = app.event_of("short-body-1").await;
+    assert_eq!(e["outcome"]["status"], 408);
+}
+
+/// Finding 6, the connection limit: past it a connection is answered 503 with Retry-After at
+/// once instead of waiting, and is counted; freed slots serve again.
+#[tokio::test]
+async fn finding_06_connection_limit_refuses_politely() {
+    let app = spawn_with(scimtrail_server::ServerConfig {
+        conn: scimtrail_server::listen::ConnLimits {
+            max_connections: 20,
+            header_timeout: Duration::from_secs(2),
+            ..Default::default()
+        },
+        ..Default::default()
+    })
+    .await;
+    let mut held = Vec::new();
+    for _ in 0..20 {
+        held.push(raw_tcp(&app.addr).await);
+    }
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let mut extra = raw_tcp(&app.addr).await;
+    let answer = read_until_closed(&mut extra, Duration::from_secs(2))
+        .await
+        .expect("refused at once");
+    assert!(answer.starts_with("HTTP/1.1 503"), "{answer}");
+    assert!(answer.contains("retry-after: 1"), "{answer}");
+    assert!(answer.contains("urn:ietf:params:scim:api:messages:2.0:Error"));
+    drop(held);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let r = app.get("/scim/v2/Users?count=1").await;
+    assert_eq!(r.status, 200);
+    assert!(
+        metric(
+            &app,
+            "scimtrail_http_rejected_total{reason=\"connection_limit\"}"
+        )
+        .await
+            >= 1
+    );
+}
+
+/// Finding 12: two Authorization headers, a refused X-Request-Id shown as the server's, HTTP
+/// layer rejections without a trace, a group made a member of itself.
+#[tokio::test]
+async fn finding_12_smaller_points() {
+    use tokio::io::AsyncWriteExt;
+    let app = spawn_app().await;
+    // Two Authorization headers: 400, recorded as an authentication failure.
+    let r = app
+        .raw(
+            app.client
+                .get(app.url("/scim/v2/Users"))
+                .header("authorization", format!("Bearer {TOKEN}"))
+                .header("authorization", "Bearer other"),
+        )
+        .await;
+    r.assert_error(400, Some("invalidSyntax"));
+    let e = app.event_of(&r.request_id()).await;
+    assert_eq!(e["action"], "auth.failure");
+
+    // A refused client request id: the event keeps what the client sent, cut and escaped,
+    // beside the server's id.
+    let sent = format!("bad id {}", "x".repeat(300));
+    let r = app
+        .send(
+            Method::GET,
+            "/scim/v2/Users?count=1",
+            None,
+            &[("x-request-id", &sent)],
+        )
+        .await;
+    let rid = r.request_id();
+    assert_ne!(rid, sent);
+    let e = app.event_of(&rid).await;
+    assert_eq!(e["requestId"], rid.as_str());
+    let kept = e["request"]["headers"]["x-request-id"].as_str().unwrap();
+    assert!(
+        kept.starts_with("bad id xxx") && kept.ends_with("..."),
+        "{kept}"
+    );
+    assert!(kept.len() < 140, "{kept}");
+    // An accepted one is shown as sent.
+    let r = app
+        .send(
+            Method::GET,
+            "/scim/v2/Users?count=1",
+            None,
+            &[("x-request-id", "req-ok-1")],
+        )
+        .await;
+    let e = app.event_of(&r.request_id()).await;
+    assert_eq!(e["request"]["headers"]["x-request-id"], "req-ok-1");
+    // No client id: none in the headers.
+    let r = app.get("/scim/v2/Users?count=1").await;
+    let e = app.event_of(&r.request_id()).await;
+    assert_eq!(e["request"]["headers"].get("x-request-id"), None);
+
+    // What the HTTP library refuses is counted.
+    let before = metric(&app, "scimtrail_http_rejected_total{reason=\"malformed\"}").await;
+    for garbage in [
+        "GET /\r\n\r\n".to_string(),
+        "POST /scim/v2/Users HTTP/1.1\r\nHost: x\r\nContent-Length: abc\r\n\r\n".to_string(),
+        "GET / HTTP/1.1\r\nHost: x\r\nX-Bad: a\u{1}b\r\n\r\n".to_string(),
+    ] {
+        let mut s = raw_tcp(&app.addr).await;
+        s.write_all(garbage.as_bytes()).await.unwrap();
+        let answer = read_until_closed(&mut s, Duration::from_secs(5)).await;
+        assert!(answer.is_some(), "closed");
+    }
+    let after = metric(&app, "scimtrail_http_rejected_total{reason=\"malformed\"}").await;
+    assert!(after >= before + 3, "{before} -> {after}");
+    let big = format!(
+        "GET / HTTP/1.1\r\nHost: x\r\nX-Big: {}\r\n\r\n",
+        "a".repeat(500_000)
+    );
+    let mut s = raw_tcp(&app.addr).await;
+    let _ = s.write_all(big.as_bytes()).await;
+    let answer = read_until_closed(&mut s, Duration::from_secs(5))
+        .await
+        .unwrap_or_default();
+    assert!(
+        answer.is_empty() || answer.starts_with("HTTP/1.1 431"),
+        "{answer}"
+    );
+    assert!(metric(&app, "scimtrail_http_rejected_total{reason=\"too_large\"}").await >= 1);
+
+    // A group cannot be a member of itself: PUT, PATCH (both paths).
+    let g = app.create_group("Loop", &[]).await.id();
+    let r = app
+        .put(
+            &format!("/scim/v2/Groups/{g}"),
+            json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"],
+                   "displayName": "Loop", "members": [{"value": g}]}),
+        )
+        .await;
+    r.assert_error(400, Some("invalidValue"));
+    for op in [
+        json!({"op": "add", "path": "members", "value": [{"value": g}]}),
+        json!({"op": "add", "value": {"members": [{"value": g}]}}),
+    ] {
+        let r = app
+            .patch(
+                &format!("/scim/v2/Groups/{g}"),
+                json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"], "Operations": [op]}),
+            )
+            .await;
+        r.assert_error(400, Some("invalidValue"));
+    }
+    let now = app.get(&format!("/scim/v2/Groups/{g}")).await;
+    assert_eq!(now.header("etag"), Some("W/\"1\""));
+}
+
+/// Finding 7: hundreds of ORs of `emails.value co` inside the 8 KB limit took 8.4 s. Filters are now
+/// bounded by their number of comparisons too (64 by default): `invalidFilter` beyond, on the
+/// SCIM endpoints, `/.search` and the audit log alike.
+#[tokio::test]
+async fn finding_07_filter_cost_is_bounded() {
+    let app = spawn_app().await;
+    app.create_user("alice").await;
+    let ors = |n: usize| {
+        (0..n)
+            .map(|i| format!("emails.value co \"{}\"", i % 10))
+            .collect::<Vec<_>>()
+            .join(" or ")
+    };
+    let bracketed = |n: usize| {
+        format!(
+            "emails[{}]",
+            (0..n)
+                .map(|i| format!("value co \"{}\"", i % 10))
+                .collect::<Vec<_>>()
+                .join(" or ")
+        )
+    };
+    for f in [ors(300), bracketed(400), ors(65)] {
+        assert!(f.len() <= 8192);
+        let r = app.get(&format!("/scim/v2/Users?filter={}", enc(&f))).await;
+        r.assert_error(400, Some("invalidFilter"));
+        assert!(
+            r.body["detail"].as_str().unwrap().contains("at most 64"),
+            "{}",
+            r.body
+        );
+        let r = app
+            .post("/scim/v2/.search", json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:SearchRequest"], "filter": f}))
+            .await;
+        r.assert_error(400, Some("invalidFilter"));
+    }
+    let r = app
+        .get(&format!("/scim/v2/Users?filter={}", enc(&ors(64))))
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let audit = (0..100)
+        .map(|i| format!("action eq \"a{i}\""))
+        .collect::<Vec<_>>()
+        .join(" or ");
+    let r = app
+        .get(&format!("/audit/v1/events?filter={}", enc(&audit)))
+        .await;
+    r.assert_error(400, Some("invalidFilter"));
+}
