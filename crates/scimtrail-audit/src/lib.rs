@@ -10,6 +10,7 @@
 //!
 //! Redaction is structural and happens before an event is built: secrets never enter an event.
 
+pub mod bound;
 pub mod bundle;
 pub mod checkpoint;
 pub mod commitment;

@@ -14,6 +14,19 @@ pub const REDACTED: &str = "[REDACTED]";
 /// Bodies up to this size are parsed and redacted structurally before they enter an event.
 const PARSE_LIMIT: usize = 8 * 1024 * 1024;
 
+/// A body nested deeper than this is kept as (redacted) JSON text, not as JSON: inside an
+/// event, inside a list of events, it must stay readable by any JSON parser (serde_json and
+/// many others stop at 128 levels).
+pub const MAX_BODY_DEPTH: usize = 32;
+
+fn depth(v: &Value) -> usize {
+    match v {
+        Value::Array(a) => 1 + a.iter().map(depth).max().unwrap_or(0),
+        Value::Object(o) => 1 + o.values().map(depth).max().unwrap_or(0),
+        _ => 0,
+    }
+}
+
 /// A header or query parameter whose name contains one of these (ignoring case and anything
 /// but letters and digits) carries a credential and is redacted: `Authorization`, `Cookie`,
 /// `X-Auth-Token`, `X-Client-Secret`, `X-Password`, `X-Api-Key`, identity-proxy assertions
@@ -281,7 +294,11 @@ impl Redactor {
             Ok(mut v) => {
                 self.redact_json(&mut v);
                 let text = v.to_string();
-                (v, text)
+                if depth(&v) > MAX_BODY_DEPTH {
+                    (Value::String(text.clone()), text)
+                } else {
+                    (v, text)
+                }
             }
             Err(_) => {
                 let text = self.redact_text(&String::from_utf8_lossy(body));

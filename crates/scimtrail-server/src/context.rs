@@ -61,7 +61,7 @@ impl Ctx {
     ) -> AuditEvent {
         let mut target = info.target;
         target.system = state.config.system_name.clone();
-        AuditEvent {
+        let mut event = AuditEvent {
             id: uuid::Uuid::now_v7().to_string(),
             seq: None,
             time: format_time(OffsetDateTime::now_utc()),
@@ -89,7 +89,9 @@ impl Ctx {
             response,
             parent_id: None,
             leaf_hash: None,
-        }
+        };
+        scimtrail_audit::bound::bound(&mut event, &state.config.event_limits);
+        event
     }
 }
 

@@ -60,6 +60,8 @@ pub struct ServerConfig {
     pub checkpoint_sinks: transparency::CheckpointSinks,
     /// Connection limit and header/idle timeout of the accept loop.
     pub conn: listen::ConnLimits,
+    /// Caps that give every event a maximum size.
+    pub event_limits: scimtrail_audit::bound::EventLimits,
 }
 
 impl Default for ServerConfig {
@@ -77,6 +79,7 @@ impl Default for ServerConfig {
             checkpoint_interval: std::time::Duration::from_secs(1),
             checkpoint_sinks: transparency::CheckpointSinks::default(),
             conn: listen::ConnLimits::default(),
+            event_limits: Default::default(),
         }
     }
 }

@@ -223,6 +223,15 @@ async fn handle(state: AppState, rid: String, req: Request, next: Next) -> Respo
             let mut info = classify(&ctx.method, &ctx.path);
             if e.status == 401 || e.detail.contains("Authorization header") {
                 info.action = "auth.failure".into();
+                // Anyone can send these: keep the body's digest and size, never the body.
+                if !ctx.body.is_empty() {
+                    ctx.request.body = serde_json::json!({
+                        "omitted": "unauthenticated request",
+                        "sha256": hex_sha256(&ctx.body),
+                        "size": ctx.body.len(),
+                    });
+                    ctx.request.truncated = false;
+                }
             }
             return finish(&state, &ctx, scim_response(&e), Some(info)).await;
         }
@@ -233,6 +242,14 @@ async fn handle(state: AppState, rid: String, req: Request, next: Next) -> Respo
         }
     };
     finish(&state, &ctx, resp, None).await
+}
+
+fn hex_sha256(bytes: &[u8]) -> String {
+    use sha2::Digest;
+    sha2::Sha256::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 /// Resolve the bearer token into the actor, or answer 401/403.

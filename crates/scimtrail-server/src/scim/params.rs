@@ -16,6 +16,40 @@ pub fn resource_type<'a>(state: &'a AppState, endpoint: &str) -> ScimResult<&'a 
         .ok_or_else(|| ScimError::not_found(format!("unknown resource type '{endpoint}'")))
 }
 
+/// Bodies larger than this are parsed and worked on in the blocking pool, off the async
+/// worker threads that serve everyone else's requests.
+pub const OFFLOAD_BYTES: usize = 64 * 1024;
+
+/// Run CPU work for a request of `size` body bytes: inline when small, in the blocking pool
+/// when large, so one heavy body never holds up other requests.
+pub async fn cpu<T, F>(size: usize, f: F) -> ScimResult<T>
+where
+    T: Send + 'static,
+    F: FnOnce() -> ScimResult<T> + Send + 'static,
+{
+    if size <= OFFLOAD_BYTES {
+        return f();
+    }
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|_| ScimError::internal("the request could not be processed"))?
+}
+
+/// A request body as JSON, or `invalidSyntax` (parsed off the async threads when large).
+pub async fn parse_body(ctx: &Ctx) -> ScimResult<Value> {
+    if ctx.body.len() <= OFFLOAD_BYTES {
+        return json_body(ctx);
+    }
+    let body = ctx.body.clone();
+    cpu(body.len(), move || {
+        if body.iter().all(u8::is_ascii_whitespace) {
+            return Err(ScimError::invalid_syntax("a JSON request body is required"));
+        }
+        scimtrail_core::parse_strict(&body)
+    })
+    .await
+}
+
 /// A request body as JSON, or `invalidSyntax`.
 pub fn json_body(ctx: &Ctx) -> ScimResult<Value> {
     if ctx.body.iter().all(u8::is_ascii_whitespace) {

@@ -13,7 +13,7 @@ use serde_json::Value;
 
 use super::member_patch::{answers_with_body, member_ops, patch_members};
 use super::members::{resolve, unknown_note};
-use super::params::{json_body, resource_type, QueryParams, View};
+use super::params::{cpu, parse_body, resource_type, QueryParams, View, OFFLOAD_BYTES};
 use super::render;
 use super::write::{check_version, commit, if_match, load, now, replace_write, respond};
 use crate::context::{changes, EventInfo};
@@ -24,6 +24,7 @@ use crate::{AppState, Ctx};
 const ATTEMPTS: usize = 5;
 
 /// How a PUT or PATCH computes the new stored form from the current one.
+#[derive(Clone)]
 enum Update {
     Replace(Value),
     Patch(Vec<scimtrail_core::PatchOperation>),
@@ -36,7 +37,7 @@ pub async fn replace(
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let rt = resource_type(&state, &endpoint)?;
-    let input = json_body(&ctx)?;
+    let input = parse_body(&ctx).await?;
     update(
         &state,
         &ctx,
@@ -56,7 +57,7 @@ pub async fn patch(
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let rt = resource_type(&state, &endpoint)?;
-    let ops = parse_patch(&json_body(&ctx)?)?;
+    let ops = parse_patch(&parse_body(&ctx).await?)?;
     if let Some(member_ops) = member_ops(rt, &ops) {
         return patch_members(&state, &ctx, rt, &id, &headers, member_ops).await;
     }
@@ -90,9 +91,29 @@ async fn update(
         attempt += 1;
         let current = load(state, ctx, rt, id, !light).await?;
         check_version(&current, wanted.as_deref())?;
-        let norm = match &how {
-            Update::Replace(input) => normalize(&state.registry, rt, input, Some(id))?,
-            Update::Patch(ops) => apply_patch(&state.registry, rt, &current.data, ops, id)?,
+        let norm = if ctx.body.len() <= OFFLOAD_BYTES {
+            match &how {
+                Update::Replace(input) => normalize(&state.registry, rt, input, Some(id))?,
+                Update::Patch(ops) => apply_patch(&state.registry, rt, &current.data, ops, id)?,
+            }
+        } else {
+            let (reg, rt_name, rid, how, data) = (
+                state.registry.clone(),
+                rt.name.clone(),
+                id.to_string(),
+                how.clone(),
+                current.data.clone(),
+            );
+            cpu(usize::MAX, move || {
+                let rt = reg
+                    .resource_type(&rt_name)
+                    .ok_or_else(|| scimtrail_core::ScimError::internal("resource type vanished"))?;
+                match &how {
+                    Update::Replace(input) => normalize(&reg, rt, input, Some(&rid)),
+                    Update::Patch(ops) => apply_patch(&reg, rt, &data, ops, &rid),
+                }
+            })
+            .await?
         };
         let mut data = norm.resource;
         let unknown = resolve(state, ctx, rt, Some(id), &mut data).await?;

@@ -15,7 +15,7 @@ use scimtrail_store::{ResourceWrite, StoredResource, WriteKind};
 use serde_json::Value;
 
 use super::members::{resolve, unknown_note};
-use super::params::{json_body, resource_type, QueryParams, View};
+use super::params::{cpu, parse_body, resource_type, QueryParams, View};
 use super::render;
 use crate::context::{changes, EventInfo, Recorded};
 use crate::error::ApiError;
@@ -69,8 +69,15 @@ pub async fn create(
 ) -> Result<Response, ApiError> {
     let rt = resource_type(&state, &endpoint)?;
     let view = View::from_query(&QueryParams::parse(&ctx)?)?;
-    let input = json_body(&ctx)?;
-    let norm = normalize(&state.registry, rt, &input, None)?;
+    let input = parse_body(&ctx).await?;
+    let (reg, rt_name) = (state.registry.clone(), rt.name.clone());
+    let norm = cpu(ctx.body.len(), move || {
+        let rt = reg
+            .resource_type(&rt_name)
+            .ok_or_else(|| ScimError::internal("resource type vanished"))?;
+        normalize(&reg, rt, &input, None)
+    })
+    .await?;
     let mut data = norm.resource;
     let unknown = resolve(&state, &ctx, rt, None, &mut data).await?;
     let time = now();

@@ -622,3 +622,169 @@ async fn finding_07_filter_cost_is_bounded() {
         .await;
     r.assert_error(400, Some("invalidFilter"));
 }
+
+/// Finding 1: a body of 126 nested arrays in an unauthenticated POST (127 with a token) made
+/// the audit log answer 503 from then on. Every stored event stays readable, listable,
+/// pageable and filterable, for bodies nested beyond every limit.
+#[tokio::test]
+async fn finding_01_deeply_nested_bodies_keep_the_log_readable() {
+    let app = spawn_app().await;
+    let mut rids = Vec::new();
+    for depth in [60, 126, 127, 128, 129, 1000, 200_000] {
+        for token in [false, true] {
+            for shape in ["[", "{\"a\":"] {
+                let close = if shape == "[" { "]" } else { "}" };
+                let body = format!("{}1{}", shape.repeat(depth), close.repeat(depth));
+                let mut req = app
+                    .client
+                    .post(app.url("/scim/v2/Users"))
+                    .header("content-type", "application/scim+json")
+                    .body(body);
+                if token {
+                    req = req.bearer_auth(TOKEN);
+                }
+                let r = app.raw(req).await;
+                assert!(r.status.is_client_error(), "{depth} {token}: {}", r.status);
+                rids.push(r.request_id());
+            }
+        }
+    }
+    // Deep values inside otherwise valid requests too.
+    let id = app.create_user("deep").await.id();
+    let deep = |d: usize| -> Value {
+        let mut v = json!(1);
+        for _ in 0..d {
+            v = json!([v]);
+        }
+        v
+    };
+    let r = app
+        .patch(
+            &format!("/scim/v2/Users/{id}"),
+            json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+                   "Operations": [{"op": "replace", "path": "title", "value": deep(120)}]}),
+        )
+        .await;
+    assert_eq!(r.status, 400);
+    rids.push(r.request_id());
+
+    // Listing, both directions, with paging, and filters on the attributes the finding named.
+    let all = app.all_events().await;
+    assert!(all.len() >= rids.len());
+    let r = app.get("/audit/v1/events?count=1000").await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let mut cursor: Option<String> = None;
+    let mut seen = 0;
+    loop {
+        let mut path = "/audit/v1/events?sortOrder=ascending&count=3".to_string();
+        if let Some(c) = &cursor {
+            path.push_str(&format!("&cursor={c}"));
+        }
+        let r = app.get(&path).await;
+        assert_eq!(r.status, 200, "{}", r.body);
+        seen += r.body["Resources"].as_array().unwrap().len();
+        match r.body["nextCursor"].as_str() {
+            Some(c) => cursor = Some(c.to_string()),
+            None => break,
+        }
+    }
+    assert!(seen >= all.len());
+    for f in [
+        "action eq \"auth.failure\"",
+        "outcome.status eq 400",
+        "actor.kind eq \"anonymous\"",
+        "outcome.status eq 401",
+    ] {
+        let r = app
+            .get(&format!("/audit/v1/events?filter={}", enc(f)))
+            .await;
+        assert_eq!(r.status, 200, "{f}: {}", r.body);
+        assert!(!r.body["Resources"].as_array().unwrap().is_empty(), "{f}");
+    }
+    for rid in &rids {
+        let e = app.event_of(rid).await;
+        let id = e["id"].as_str().unwrap();
+        let r = app.get(&format!("/audit/v1/events/{id}")).await;
+        assert_eq!(r.status, 200, "{}", r.body);
+    }
+}
+
+/// Finding 5: events had no size bound (95 headers of 4 KB: a 382 KB event; a 1 MB userName:
+/// 2.2 MB). Headers are capped per value and in total, change values and display are cut with
+/// a digest, unauthenticated bodies are not kept at all: every event has a maximum size.
+#[tokio::test]
+async fn finding_05_events_are_bounded() {
+    let app = spawn_app().await;
+    let big_headers = |req: reqwest::RequestBuilder| {
+        (0..95).fold(req, |r, i| r.header(format!("x-pad-{i}"), "v".repeat(4000)))
+    };
+    let body = json!({"schemas": [USER], "userName": "u", "title": "t".repeat(500_000)});
+    let size_of = |e: &Value| e.to_string().len();
+    // Unauthenticated: headers capped, body digested only.
+    let r = app
+        .raw(big_headers(
+            app.client
+                .post(app.url("/scim/v2/Users"))
+                .header("content-type", "application/scim+json")
+                .body(body.to_string()),
+        ))
+        .await;
+    assert_eq!(r.status, 401);
+    let e = app.event_of(&r.request_id()).await;
+    assert!(size_of(&e) < 48 * 1024, "{}", size_of(&e));
+    assert_eq!(e["request"]["body"]["omitted"], "unauthenticated request");
+    assert_eq!(e["request"]["body"]["size"], body.to_string().len());
+    assert_eq!(e["request"]["headers"]["x-pad-0"]["truncated"], true);
+    assert_eq!(e["request"]["headers"]["x-pad-0"]["size"], 4000);
+    // Authenticated: a huge value in a change and a huge displayName.
+    let r = app
+        .raw(big_headers(
+            app.client
+                .post(app.url("/scim/v2/Users"))
+                .bearer_auth(TOKEN)
+                .header("content-type", "application/scim+json")
+                .body(body.to_string()),
+        ))
+        .await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    let e = app.event_of(&r.request_id()).await;
+    assert!(size_of(&e) < 260 * 1024, "{}", size_of(&e));
+    let title = e["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["path"] == "title")
+        .unwrap();
+    assert_eq!(title["new"]["truncated"], true);
+    assert_eq!(title["new"]["size"], 500_002);
+    let g = app
+        .post(
+            "/scim/v2/Groups",
+            json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"], "displayName": "g".repeat(600_000)}),
+        )
+        .await;
+    assert_eq!(g.status, 201);
+    let e = app.event_of(&g.request_id()).await;
+    assert!(e["target"]["display"].as_str().unwrap().len() <= 256);
+    assert!(size_of(&e) < 260 * 1024, "{}", size_of(&e));
+    // Twenty unauthenticated floods grow the database by little.
+    let db = app.dir.path().join("scimtrail.db");
+    let wal = app.dir.path().join("scimtrail.db-wal");
+    let disk = || {
+        std::fs::metadata(&db).map(|m| m.len()).unwrap_or(0)
+            + std::fs::metadata(&wal).map(|m| m.len()).unwrap_or(0)
+    };
+    let before = disk();
+    for _ in 0..20 {
+        let r = app
+            .raw(big_headers(
+                app.client
+                    .post(app.url("/scim/v2/Users"))
+                    .body(body.to_string()),
+            ))
+            .await;
+        assert_eq!(r.status, 401);
+    }
+    let grown = disk().saturating_sub(before);
+    assert!(grown < 2 * 1024 * 1024, "{grown}");
+}
