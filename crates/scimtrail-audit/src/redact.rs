@@ -19,6 +19,30 @@ const PARSE_LIMIT: usize = 8 * 1024 * 1024;
 /// many others stop at 128 levels).
 pub const MAX_BODY_DEPTH: usize = 32;
 
+/// A key or path segment as it is compared with secret names: compatibility-normalised (NFKC:
+/// fullwidth `ｐａｓｓｗｏｒｄ` is `password`), without control, format or invisible
+/// characters (`pass\u{200b}word`, `password\u{0}`), case-folded, trimmed.
+fn fold_name(s: &str) -> String {
+    use unicode_normalization::UnicodeNormalization;
+    s.nfkc()
+        .filter(|&c| !scimtrail_core::username::is_invisible(c))
+        .flat_map(char::to_lowercase)
+        .collect::<String>()
+        .trim()
+        .to_string()
+}
+
+/// A JSON string that itself holds a JSON object or array (a double-encoded body).
+fn embedded_json(s: &str) -> Option<Value> {
+    let t = s.trim_start();
+    if !(t.starts_with('{') || t.starts_with('[')) {
+        return None;
+    }
+    serde_json::from_str::<Value>(s)
+        .ok()
+        .filter(|v| v.is_object() || v.is_array())
+}
+
 fn depth(v: &Value) -> usize {
     match v {
         Value::Array(a) => 1 + a.iter().map(depth).max().unwrap_or(0),
@@ -150,7 +174,18 @@ impl Redactor {
             .next()
             .into_iter()
             .flat_map(|attr| attr.split('.'))
-            .any(|seg| self.names.contains(&seg.trim().to_ascii_lowercase()))
+            .any(|seg| self.names.contains(&fold_name(seg)))
+    }
+
+    /// Whether a PATCH `path` of any JSON shape names a secret: a string, or any string
+    /// inside an array or object (`"path": ["password"]`).
+    fn path_value_is_secret(&self, p: &Value) -> bool {
+        match p {
+            Value::String(s) => self.is_secret_path(s),
+            Value::Array(a) => a.iter().any(|v| self.path_value_is_secret(v)),
+            Value::Object(o) => o.values().any(|v| self.path_value_is_secret(v)),
+            _ => false,
+        }
     }
 
     /// Replace every secret value in a JSON document, including PATCH operations whose `path`
@@ -162,8 +197,8 @@ impl Redactor {
                 // makes every `value` secret.
                 let secret_path = map
                     .iter()
-                    .filter(|(k, _)| k.eq_ignore_ascii_case("path"))
-                    .any(|(_, p)| p.as_str().is_some_and(|p| self.is_secret_path(p)));
+                    .filter(|(k, _)| fold_name(k) == "path")
+                    .any(|(_, p)| self.path_value_is_secret(p));
                 for (k, child) in map.iter_mut() {
                     let by_path = secret_path && k.eq_ignore_ascii_case("value");
                     // A search filter that names a secret carries its value.
@@ -177,6 +212,16 @@ impl Redactor {
                 }
             }
             Value::Array(items) => items.iter_mut().for_each(|i| self.redact_json(i)),
+            // A string holding JSON (double encoding) is redacted as that JSON.
+            Value::String(s) => {
+                if let Some(mut inner) = embedded_json(s) {
+                    let before = inner.clone();
+                    self.redact_json(&mut inner);
+                    if inner != before {
+                        *s = inner.to_string();
+                    }
+                }
+            }
             _ => {}
         }
     }
@@ -290,7 +335,12 @@ impl Redactor {
             text.truncate(cut);
             return (Value::String(text), true);
         }
-        let (value, text) = match serde_json::from_slice::<Value>(body) {
+        let parsed = serde_json::from_slice::<Value>(body).map(|v| match v {
+            // A body that is a JSON string holding JSON is kept as that JSON.
+            Value::String(s) => embedded_json(&s).unwrap_or(Value::String(s)),
+            other => other,
+        });
+        let (value, text) = match parsed {
             Ok(mut v) => {
                 self.redact_json(&mut v);
                 let text = v.to_string();
@@ -328,21 +378,29 @@ fn decode_for_detection(text: &str) -> Vec<u8> {
     let mut out = Vec::with_capacity(b.len());
     let mut i = 0;
     while i < b.len() {
-        let (byte, step) = match (b[i], b.get(i + 1)) {
-            (b'\\', Some(b'u')) => match hex(i + 2, 4) {
-                Some(c) => (u8::try_from(c).unwrap_or(b'?'), 6),
-                None => (b[i], 1),
-            },
-            (b'%', Some(_)) => match hex(i + 1, 2) {
-                Some(c) => (u8::try_from(c).unwrap_or(b'?'), 3),
-                None => (b[i], 1),
-            },
-            (other, _) => (other, 1),
-        };
-        out.push(byte.to_ascii_lowercase());
-        i += step;
+        match (b[i], b.get(i + 1)) {
+            (b'\\', Some(b'u')) if hex(i + 2, 4).is_some() => {
+                let c = hex(i + 2, 4).and_then(char::from_u32).unwrap_or('?');
+                let mut buf = [0u8; 4];
+                out.extend_from_slice(c.encode_utf8(&mut buf).as_bytes());
+                i += 6;
+            }
+            (b'%', Some(_)) if hex(i + 1, 2).is_some() => {
+                out.push(
+                    hex(i + 1, 2)
+                        .and_then(|v| u8::try_from(v).ok())
+                        .unwrap_or(b'?'),
+                );
+                i += 3;
+            }
+            (other, _) => {
+                out.push(other);
+                i += 1;
+            }
+        }
     }
-    out
+    // Then compared as names are: NFKC, no invisible characters, lower case.
+    fold_name(&String::from_utf8_lossy(&out)).into_bytes()
 }
 
 #[cfg(test)]
@@ -561,6 +619,33 @@ mod tests {
         ] {
             assert_ne!(h[k], REDACTED, "{k} stays");
         }
+    }
+
+    #[test]
+    fn look_alike_names_and_shapes() {
+        let r = r();
+        for p in [
+            "password\u{0}",
+            "pass\u{200b}word",
+            "ｐａｓｓｗｏｒｄ",
+            "PASSWORD\u{feff}",
+            " password\t",
+        ] {
+            assert!(r.is_secret_path(p), "{p:?}");
+        }
+        let mut v = json!({"Operations": [{"op": "replace", "path": ["password"], "value": "s3"},
+            {"op": "replace", "PATH": {"x": "password"}, "value": "s3"}],
+            "nested": "{\"password\": \"s3\"}"});
+        r.redact_json(&mut v);
+        assert!(!v.to_string().contains("s3"), "{v}");
+        let (v, _) = r.capture(br#""{\"userName\":\"a\",\"password\":\"s3\"}""#, 1024);
+        assert_eq!(
+            v["userName"], "a",
+            "a double-encoded body is kept as its JSON"
+        );
+        assert_eq!(v["password"], REDACTED);
+        assert!(r.mentions_secret(r#"{"pass\u200bword":"#));
+        assert!(r.mentions_secret("ｐａｓｓｗｏｒｄ=1"));
     }
 
     #[test]

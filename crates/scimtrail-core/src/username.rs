@@ -52,7 +52,9 @@ const INVISIBLE: &[(u32, u32)] = &[
     (0xE0000, 0xE0FFF),
 ];
 
-fn invisible(c: char) -> bool {
+/// Control, format and default-ignorable characters: they do not show, so they must not
+/// make two names differ (or a name look empty).
+pub fn is_invisible(c: char) -> bool {
     let cp = c as u32;
     c.is_control()
         || matches!(c, '\u{2028}' | '\u{2029}')
@@ -70,7 +72,7 @@ pub fn check(user_name: &str) -> ScimResult<()> {
             "userName has {chars} characters; at most {MAX_USER_NAME_CHARS} are accepted"
         )));
     }
-    if let Some(c) = user_name.chars().find(|&c| invisible(c)) {
+    if let Some(c) = user_name.chars().find(|&c| is_invisible(c)) {
         return Err(ScimError::invalid_value(format!(
             "userName must not contain control or invisible characters (U+{:04X})",
             c as u32

@@ -788,3 +788,92 @@ async fn finding_05_events_are_bounded() {
     let grown = disk().saturating_sub(before);
     assert!(grown < 2 * 1024 * 1024, "{grown}");
 }
+
+/// Finding 8: secrets in unusual shapes were stored — a double-encoded body, a rejected
+/// PATCH with `"path": ["password"]` or `"password\u0000"`, a rejected create keyed
+/// `pass\u200bword` or fullwidth `ｐａｓｓｗｏｒｄ`. None reaches the API or the database.
+#[tokio::test]
+async fn finding_08_secrets_in_unusual_shapes_are_redacted() {
+    let app = spawn_app().await;
+    let id = app.create_user("shapes").await.id();
+    let canaries: Vec<String> = (0..8).map(|i| format!("canary-shape-{i}-s3cr3t")).collect();
+    let patch = |path: Value, value: &str| {
+        json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+               "Operations": [{"op": "replace", "path": path, "value": value}]})
+        .to_string()
+    };
+    let bodies: Vec<(reqwest::Method, String, String)> = vec![
+        (
+            Method::POST,
+            "/scim/v2/Users".into(),
+            Value::String(json!({"userName": "dbl", "password": canaries[0]}).to_string())
+                .to_string(),
+        ),
+        (
+            Method::PATCH,
+            format!("/scim/v2/Users/{id}"),
+            patch(json!(["password"]), &canaries[1]),
+        ),
+        (
+            Method::PATCH,
+            format!("/scim/v2/Users/{id}"),
+            patch(json!("password\u{0}"), &canaries[2]),
+        ),
+        (
+            Method::POST,
+            "/scim/v2/Users".into(),
+            json!({"userName": "zw", "pass\u{200b}word": canaries[3]}).to_string(),
+        ),
+        (
+            Method::POST,
+            "/scim/v2/Users".into(),
+            json!({"userName": "fw", "ｐａｓｓｗｏｒｄ": canaries[4]}).to_string(),
+        ),
+        (
+            Method::POST,
+            "/scim/v2/Users".into(),
+            json!({"userName": "fw2", "PASSWORD\u{feff}": canaries[5]}).to_string(),
+        ),
+        // Malformed text mentioning the secret through an escape of an invisible character.
+        (
+            Method::POST,
+            "/scim/v2/Users".into(),
+            format!(
+                "{{\"userName\":\"m\",\"pass\\u200bword\":\"{}\"",
+                canaries[6]
+            ),
+        ),
+        (
+            Method::PATCH,
+            format!("/scim/v2/Users/{id}"),
+            patch(
+                json!({"p": "urn:ietf:params:scim:schemas:core:2.0:User:password"}),
+                &canaries[7],
+            ),
+        ),
+    ];
+    for (m, path, body) in bodies {
+        let r = app
+            .raw(
+                app.client
+                    .request(m, app.url(&path))
+                    .bearer_auth(TOKEN)
+                    .header("content-type", "application/scim+json")
+                    .body(body.clone()),
+            )
+            .await;
+        assert!(r.status.is_client_error(), "{body}: {}", r.status);
+        let e = app.event_of(&r.request_id()).await.to_string();
+        for c in &canaries {
+            assert!(!e.contains(c.as_str()), "{c} in the event of {body}: {e}");
+        }
+    }
+    app.checkpoint_at_least(3).await;
+    for entry in std::fs::read_dir(app.dir.path()).unwrap() {
+        let bytes = std::fs::read(entry.unwrap().path()).unwrap();
+        let text = String::from_utf8_lossy(&bytes);
+        for c in &canaries {
+            assert!(!text.contains(c.as_str()), "{c} is stored in clear");
+        }
+    }
+}
