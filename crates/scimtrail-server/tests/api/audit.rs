@@ -377,7 +377,7 @@ async fn reading_the_log_is_recorded_without_copying_it() {
 /// Credentials in a query string or in headers never reach the log (issue 11, findings 2–3):
 /// neither through the API nor in the database files.
 #[tokio::test]
-async fn credentials_in_queries_and_headers_are_redacted() {
+async fn finding_02_03_credentials_in_queries_and_headers_are_redacted() {
     let app = spawn_with(scimtrail_server::ServerConfig {
         redact_headers: vec!["X-Tenant-Pin".into()],
         ..Default::default()
