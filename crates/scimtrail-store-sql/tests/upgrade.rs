@@ -13,29 +13,37 @@ use serde_json::json;
 
 const MIGRATIONS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/migrations/sqlite");
 
+/// A database in `dir` migrated with only these of today's migrations: an older schema.
+async fn old_database(dir: &std::path::Path, migrations: &[&str]) -> std::path::PathBuf {
+    let path = dir.join("old.db");
+    let old = dir.join("old-migrations");
+    std::fs::create_dir(&old).unwrap();
+    for f in migrations {
+        std::fs::copy(format!("{MIGRATIONS}/{f}"), old.join(f)).unwrap();
+    }
+    let opts = sqlx::sqlite::SqliteConnectOptions::new()
+        .filename(&path)
+        .create_if_missing(true);
+    let pool = sqlx::SqlitePool::connect_with(opts).await.unwrap();
+    sqlx::migrate::Migrator::new(old.as_path())
+        .await
+        .unwrap()
+        .run(&pool)
+        .await
+        .unwrap();
+    pool.close().await;
+    path
+}
+
 #[tokio::test]
 async fn a_pre_v1_log_is_resealed_once() {
     let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("old.db");
     // The schema as it was before leaf format v1: migrations 0001 and 0002 only.
-    let old = dir.path().join("old-migrations");
-    std::fs::create_dir(&old).unwrap();
-    for f in ["0001_init.sql", "0002_membership_changes.sql"] {
-        std::fs::copy(format!("{MIGRATIONS}/{f}"), old.join(f)).unwrap();
-    }
-    {
-        let opts = sqlx::sqlite::SqliteConnectOptions::new()
-            .filename(&path)
-            .create_if_missing(true);
-        let pool = sqlx::SqlitePool::connect_with(opts).await.unwrap();
-        sqlx::migrate::Migrator::new(old.as_path())
-            .await
-            .unwrap()
-            .run(&pool)
-            .await
-            .unwrap();
-        pool.close().await;
-    }
+    let path = old_database(
+        dir.path(),
+        &["0001_init.sql", "0002_membership_changes.sql"],
+    )
+    .await;
     let mut originals = Vec::new();
     {
         let c = rusqlite::Connection::open(&path).unwrap();
@@ -95,29 +103,15 @@ async fn a_pre_v1_log_is_resealed_once() {
 #[tokio::test]
 async fn stored_user_names_are_rekeyed_once() {
     let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("old.db");
-    let old = dir.path().join("old-migrations");
-    std::fs::create_dir(&old).unwrap();
-    for f in [
-        "0001_init.sql",
-        "0002_membership_changes.sql",
-        "0003_leaf_format_v1.sql",
-    ] {
-        std::fs::copy(format!("{MIGRATIONS}/{f}"), old.join(f)).unwrap();
-    }
-    {
-        let opts = sqlx::sqlite::SqliteConnectOptions::new()
-            .filename(&path)
-            .create_if_missing(true);
-        let pool = sqlx::SqlitePool::connect_with(opts).await.unwrap();
-        sqlx::migrate::Migrator::new(old.as_path())
-            .await
-            .unwrap()
-            .run(&pool)
-            .await
-            .unwrap();
-        pool.close().await;
-    }
+    let path = old_database(
+        dir.path(),
+        &[
+            "0001_init.sql",
+            "0002_membership_changes.sql",
+            "0003_leaf_format_v1.sql",
+        ],
+    )
+    .await;
     {
         let c = rusqlite::Connection::open(&path).unwrap();
         for (id, name) in [("u1", "Café"), ("u2", "cafe\u{301}"), ("u3", "ＢＯＢ")] {

@@ -18,19 +18,22 @@ pub fn run(conn: &mut Connection) -> StoreResult<()> {
     rekey_user_names(conn)
 }
 
+/// Whether a one-time upgrade step is marked pending in `log_meta`.
+fn pending(conn: &Connection, key: &str) -> StoreResult<bool> {
+    let v: Option<String> = conn
+        .query_row("SELECT value FROM log_meta WHERE key = ?", [key], |r| {
+            r.get(0)
+        })
+        .optional()
+        .map_err(db)?;
+    Ok(v.as_deref() == Some("pending"))
+}
+
 /// Recompute the uniqueness key of every stored User (see migration 0004). Two live users
 /// whose names only now compare equal both stay: the later one keeps a key of its own, and a
 /// warning names them, since refusing to start would help no one.
 fn rekey_user_names(conn: &mut Connection) -> StoreResult<()> {
-    let pending: Option<String> = conn
-        .query_row(
-            "SELECT value FROM log_meta WHERE key = 'user_name_keys'",
-            [],
-            |r| r.get(0),
-        )
-        .optional()
-        .map_err(db)?;
-    if pending.as_deref() != Some("pending") {
+    if !pending(conn, "user_name_keys")? {
         return Ok(());
     }
     let tx = conn
@@ -78,15 +81,7 @@ fn rekey_user_names(conn: &mut Connection) -> StoreResult<()> {
 }
 
 fn reseal(conn: &mut Connection) -> StoreResult<()> {
-    let pending: Option<String> = conn
-        .query_row(
-            "SELECT value FROM log_meta WHERE key = 'leaf_upgrade'",
-            [],
-            |r| r.get(0),
-        )
-        .optional()
-        .map_err(db)?;
-    if pending.as_deref() != Some("pending") {
+    if !pending(conn, "leaf_upgrade")? {
         return Ok(());
     }
     let tx = conn
