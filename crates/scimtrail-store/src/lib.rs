@@ -107,6 +107,42 @@ pub trait Store: Send + Sync + 'static {
         ids: &[String],
     ) -> StoreResult<Vec<Member>>;
 
+    /// The versions of a resource (live or deleted) after version `after`, oldest first, at
+    /// most `limit`. Empty for an unknown id.
+    async fn versions(
+        &self,
+        tenant: &str,
+        id: &str,
+        after: i64,
+        limit: usize,
+    ) -> StoreResult<Vec<VersionRecord>>;
+
+    /// A resource as it was at `version` (a Group without its members).
+    async fn snapshot(&self, tenant: &str, id: &str, version: i64)
+        -> StoreResult<Option<Snapshot>>;
+
+    /// A Group's members exactly as a GET showed them right after `version` was written:
+    /// members whose resource was deleted at that time are not among them. For a Group that
+    /// is itself deleted, ask for a version before its deletion.
+    async fn members_at(
+        &self,
+        tenant: &str,
+        group_id: &str,
+        version: i64,
+    ) -> StoreResult<Vec<Member>>;
+
+    /// A Group's member changes of versions `from..=to`, in version order.
+    async fn member_changes(
+        &self,
+        tenant: &str,
+        group_id: &str,
+        from: i64,
+        to: i64,
+    ) -> StoreResult<Vec<MemberChange>>;
+
+    /// The events at these `seq`s (in `seq` order; unknown ones left out).
+    async fn events_at(&self, tenant: &str, seqs: &[u64]) -> StoreResult<Vec<Value>>;
+
     /// Audit events, newest first unless `query.ascending`.
     async fn events(&self, tenant: &str, query: &EventQuery) -> StoreResult<EventPage>;
 

@@ -73,6 +73,7 @@ macro_rules! __store_checks {
             group_members,
             member_deltas,
             deleting_a_member_writes_its_groups,
+            history_reads,
             groups_of_users,
             lookup_live_ids,
             tokens,
@@ -1385,6 +1386,106 @@ pub async fn member_deltas(store: &dyn Store) {
         members_of(&get_members(store, "g3").await),
         Some(member_set(&live))
     );
+}
+
+/// Versions, snapshots, and a Group's members at each version — exactly what a GET showed
+/// then, for a live Group and for one that is deleted.
+pub async fn history_reads(store: &dyn Store) {
+    apply(store, create(TENANT, "User", "u1", user("alice"))).await;
+    apply(store, replace(TENANT, "User", "u1", 1, user("alicia"))).await;
+    for (id, name) in [("u2", "bob"), ("u3", "carol"), ("u4", "dora")] {
+        apply(store, create(TENANT, "User", id, user(name))).await;
+    }
+    let two = [("u2", "User", Some("bob")), ("u3", "User", Some("carol"))];
+    apply(store, create(TENANT, "Group", "g1", group("G", &two))).await;
+    let delta = |add: &[&str], remove: &[&str]| MemberDelta {
+        add: add
+            .iter()
+            .map(|id| Member {
+                value: id.to_string(),
+                resource_type: "User".into(),
+                display: None,
+            })
+            .collect(),
+        remove: remove.iter().map(|s| s.to_string()).collect(),
+    };
+    let mut w = replace(TENANT, "Group", "g1", 1, group("G", &[]));
+    w.members = Some(delta(&["u4"], &[]));
+    apply(store, w).await;
+    let mut w = replace(TENANT, "Group", "g1", 2, group("G", &[]));
+    w.members = Some(delta(&[], &["u2"]));
+    apply(store, w).await;
+    delete_member(store, TENANT, "User", "u1", 2).await;
+    delete_member(store, TENANT, "User", "u3", 1).await;
+
+    let v = store.versions(TENANT, "u1", 0, 10).await.expect("versions");
+    let got: Vec<(i64, bool)> = v.iter().map(|r| (r.version, r.deleted)).collect();
+    assert_eq!(got, vec![(1, false), (2, false), (3, true)]);
+    assert!(v.windows(2).all(|w| w[0].event_seq < w[1].event_seq));
+    assert_eq!(
+        store
+            .versions(TENANT, "u1", 1, 1)
+            .await
+            .expect("page")
+            .len(),
+        1
+    );
+    assert!(store
+        .versions(TENANT, "nope", 0, 10)
+        .await
+        .expect("none")
+        .is_empty());
+    let s2 = store
+        .snapshot(TENANT, "u1", 2)
+        .await
+        .expect("snap")
+        .expect("v2");
+    assert_eq!(s2.data, Some(user("alicia")));
+    let s3 = store
+        .snapshot(TENANT, "u1", 3)
+        .await
+        .expect("snap")
+        .expect("v3");
+    assert!(s3.record.deleted && s3.data.is_none());
+    assert!(store
+        .snapshot(TENANT, "u1", 9)
+        .await
+        .expect("snap")
+        .is_none());
+
+    let ids = |m: Vec<Member>| m.into_iter().map(|m| m.value).collect::<Vec<_>>();
+    let at = |v: i64| async move { ids(store.members_at(TENANT, "g1", v).await.expect("at")) };
+    assert_eq!(at(1).await, ["u2", "u3"]);
+    assert_eq!(at(2).await, ["u2", "u3", "u4"]);
+    assert_eq!(at(3).await, ["u3", "u4"]);
+    // u3's delete wrote g1's version 4.
+    assert_eq!(at(4).await, ["u4"]);
+    let g = get_members(store, "g1").await;
+    assert_eq!(g.version, 4);
+    let ch = store
+        .member_changes(TENANT, "g1", 2, 4)
+        .await
+        .expect("changes");
+    let got: Vec<(i64, &str, &str)> = ch
+        .iter()
+        .map(|c| (c.version, c.op.as_str(), c.member.value.as_str()))
+        .collect();
+    assert_eq!(
+        got,
+        vec![(2, "add", "u4"), (3, "remove", "u2"), (4, "remove", "u3")]
+    );
+    // A deleted Group keeps its history.
+    delete_member(store, TENANT, "Group", "g1", 4).await;
+    assert_eq!(at(3).await, ["u3", "u4"]);
+    let last = store.versions(TENANT, "g1", 0, 10).await.expect("versions");
+    assert_eq!(last.len(), 5);
+    assert!(last[4].deleted);
+    let e = store
+        .events_at(TENANT, &[last[0].event_seq, last[4].event_seq, 999_999])
+        .await
+        .expect("events_at");
+    assert_eq!(e.len(), 2);
+    assert_eq!(e[0]["seq"], last[0].event_seq);
 }
 
 /// A delete that would leave the resource a member of a live Group is refused: each Group it

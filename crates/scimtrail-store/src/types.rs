@@ -181,3 +181,34 @@ pub struct PruneReport {
     /// The `seq` of the prune's own event.
     pub event_seq: Option<u64>,
 }
+
+/// One recorded version of a resource.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VersionRecord {
+    pub resource_type: String,
+    pub id: String,
+    pub version: i64,
+    /// RFC 3339 time of the write.
+    pub time: String,
+    /// A tombstone: the resource was deleted by this version.
+    pub deleted: bool,
+    /// The `seq` of the event that made this version.
+    pub event_seq: u64,
+}
+
+/// A resource as it was at one version: its stored form (no Group members; see
+/// [`Store::members_at`](crate::Store::members_at)), `None` for a tombstone.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Snapshot {
+    pub record: VersionRecord,
+    pub data: Option<Value>,
+}
+
+/// One member change of a Group, at the version that made it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MemberChange {
+    pub version: i64,
+    /// `add` (also a change of type or display) or `remove`.
+    pub op: String,
+    pub member: Member,
+}

@@ -117,6 +117,22 @@ pub fn events(conn: &Connection, tenant: &str, q: &EventQuery) -> StoreResult<Ev
     })
 }
 
+pub fn events_at(conn: &Connection, tenant: &str, seqs: &[u64]) -> StoreResult<Vec<Value>> {
+    let mut stmt = conn
+        .prepare_cached(&format!(
+            "SELECT {EVENT_COLUMNS} WHERE e.tenant = ? \
+             AND e.seq IN (SELECT value FROM json_each(?)) ORDER BY e.seq"
+        ))
+        .map_err(db)?;
+    let list = serde_json::to_string(seqs).unwrap_or_else(|_| "[]".into());
+    let rows = stmt
+        .query_map(params![tenant, list], log_row)
+        .map_err(db)?
+        .collect::<rusqlite::Result<Vec<_>>>()
+        .map_err(db)?;
+    rows.iter().map(open_row).collect()
+}
+
 fn row_by_id(conn: &Connection, tenant: &str, id: &str) -> StoreResult<Option<LogRow>> {
     conn.prepare_cached(&format!(
         "SELECT {EVENT_COLUMNS} WHERE e.tenant = ? AND e.id = ?"

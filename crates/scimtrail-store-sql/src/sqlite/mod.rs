@@ -1,6 +1,7 @@
 //! The embedded SQLite store.
 
 mod events;
+mod history;
 mod pool;
 mod read;
 mod tokens;
@@ -122,6 +123,58 @@ impl Store for SqliteStore {
     }
     async fn append_event(&self, event: AuditEvent) -> StoreResult<AuditEvent> {
         self.committer.event(writer::Job::Append(event)).await
+    }
+    async fn versions(
+        &self,
+        tenant: &str,
+        id: &str,
+        after: i64,
+        limit: usize,
+    ) -> StoreResult<Vec<scimtrail_store::VersionRecord>> {
+        let (t, id) = (tenant.to_string(), id.to_string());
+        self.reader
+            .run(move |c| history::versions(c, &t, &id, after, limit))
+            .await
+    }
+    async fn snapshot(
+        &self,
+        tenant: &str,
+        id: &str,
+        version: i64,
+    ) -> StoreResult<Option<scimtrail_store::Snapshot>> {
+        let (t, id) = (tenant.to_string(), id.to_string());
+        self.reader
+            .run(move |c| history::snapshot(c, &t, &id, version))
+            .await
+    }
+    async fn members_at(
+        &self,
+        tenant: &str,
+        group_id: &str,
+        version: i64,
+    ) -> StoreResult<Vec<Member>> {
+        let (t, id) = (tenant.to_string(), group_id.to_string());
+        self.reader
+            .run(move |c| history::members_at(c, &t, &id, version))
+            .await
+    }
+    async fn member_changes(
+        &self,
+        tenant: &str,
+        group_id: &str,
+        from: i64,
+        to: i64,
+    ) -> StoreResult<Vec<scimtrail_store::MemberChange>> {
+        let (t, id) = (tenant.to_string(), group_id.to_string());
+        self.reader
+            .run(move |c| history::member_changes(c, &t, &id, from, to))
+            .await
+    }
+    async fn events_at(&self, tenant: &str, seqs: &[u64]) -> StoreResult<Vec<Value>> {
+        let (t, seqs) = (tenant.to_string(), seqs.to_vec());
+        self.reader
+            .run(move |c| events::events_at(c, &t, &seqs))
+            .await
     }
     async fn leaf(&self, tenant: &str, id: &str) -> StoreResult<Option<LogRow>> {
         let (t, id) = (tenant.to_string(), id.to_string());
