@@ -59,10 +59,13 @@ pub trait Store: Send + Sync + 'static {
     async fn write(&self, write: ResourceWrite, event: AuditEvent) -> StoreResult<AuditEvent>;
 
     /// Several resource writes and their events in one transaction: all of them or none,
-    /// the events at consecutive `seq`s in the order given. Each write is checked as
-    /// [`write`](Store::write) checks it, against the state the writes before it left.
+    /// the events at consecutive `seq`s in the order given, after `head` (an event of its own,
+    /// such as the revert that the writes carry out) when there is one. Each write is checked
+    /// as [`write`](Store::write) checks it, against the state the writes before it left. An
+    /// [`Undelete`](WriteKind::Undelete) needs a deleted resource at `expected_version`.
     async fn write_all(
         &self,
+        head: Option<AuditEvent>,
         writes: Vec<(ResourceWrite, AuditEvent)>,
     ) -> StoreResult<Vec<AuditEvent>>;
 

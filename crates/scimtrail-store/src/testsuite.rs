@@ -74,6 +74,7 @@ macro_rules! __store_checks {
             member_deltas,
             deleting_a_member_writes_its_groups,
             history_reads,
+            undelete_and_head_events,
             groups_of_users,
             lookup_live_ids,
             tokens,
@@ -208,6 +209,7 @@ pub fn write_event(w: &ResourceWrite) -> AuditEvent {
         WriteKind::Create => ("create", "POST", 201),
         WriteKind::Replace => ("replace", "PUT", 200),
         WriteKind::Delete => ("delete", "DELETE", 204),
+        WriteKind::Undelete => ("restore", "POST", 200),
     };
     let mut e = event(
         &w.tenant,
@@ -349,7 +351,7 @@ pub async fn delete_member(
         writes.push((w, e));
     }
     store
-        .write_all(writes)
+        .write_all(None, writes)
         .await
         .unwrap_or_else(|e| panic!("delete of {id} with its memberships failed: {e}"))
 }
@@ -1388,6 +1390,51 @@ pub async fn member_deltas(store: &dyn Store) {
     );
 }
 
+/// An undelete brings a tombstone back under its id at the next version, only from the
+/// version it was planned from; a head event goes first in the same transaction.
+pub async fn undelete_and_head_events(store: &dyn Store) {
+    apply(store, create(TENANT, "User", "u1", user("alice"))).await;
+    apply(store, delete(TENANT, "User", "u1", 1)).await;
+    apply(store, create(TENANT, "User", "u2", user("alice"))).await;
+    let back = |expected: i64, name: &str| {
+        let mut w = replace(TENANT, "User", "u1", expected, user(name));
+        w.kind = WriteKind::Undelete;
+        w
+    };
+    // The userName is taken meanwhile: uniqueness, nothing written.
+    let e = refuse(store, back(2, "alice")).await;
+    assert!(matches!(e, StoreError::Uniqueness(_)), "{e:?}");
+    let e = refuse(store, back(1, "alicia")).await;
+    assert!(
+        matches!(e, StoreError::VersionConflict { current: 2 }),
+        "{e:?}"
+    );
+    let e = refuse(store, {
+        let mut w = back(1, "x");
+        w.id = "u2".into();
+        w
+    })
+    .await;
+    assert!(
+        matches!(e, StoreError::VersionConflict { .. }),
+        "a live resource: {e:?}"
+    );
+    let size = store.tree_size().await.expect("size");
+    let head = event(TENANT, "req-revert", "audit.revert");
+    let w = back(2, "alicia");
+    let we = write_event(&w);
+    let out = store
+        .write_all(Some(head), vec![(w, we)])
+        .await
+        .expect("undelete");
+    assert_eq!(out.len(), 2);
+    assert_eq!(out[0].action, "audit.revert");
+    assert_eq!((out[0].seq, out[1].seq), (Some(size), Some(size + 1)));
+    let r = get(store, TENANT, "User", "u1").await.expect("back");
+    assert_eq!((r.version, &r.data), (3, &user("alicia")));
+    assert_list(store, "User", r#"userName eq "alicia""#, &["u1"]).await;
+}
+
 /// Versions, snapshots, and a Group's members at each version — exactly what a GET showed
 /// then, for a live Group and for one that is deleted.
 pub async fn history_reads(store: &dyn Store) {
@@ -1512,7 +1559,10 @@ pub async fn deleting_a_member_writes_its_groups(store: &dyn Store) {
     });
     let (we, ge) = (write_event(&w), write_event(&g));
     let size = store.tree_size().await.expect("size");
-    let e = store.write_all(vec![(w, we), (g, ge)]).await.unwrap_err();
+    let e = store
+        .write_all(None, vec![(w, we), (g, ge)])
+        .await
+        .unwrap_err();
     assert!(
         matches!(e, StoreError::VersionConflict { current: 1 }),
         "{e:?}"

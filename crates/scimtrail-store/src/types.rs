@@ -21,6 +21,8 @@ pub enum WriteKind {
     Create,
     Replace,
     Delete,
+    /// Bring a deleted resource back under its id, with `data` as its state.
+    Undelete,
 }
 
 /// One resource write. `data` is the full new stored form, `None` for a delete.

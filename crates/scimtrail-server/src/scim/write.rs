@@ -292,7 +292,7 @@ async fn commit_all(
         e.parent_id = Some(parent.clone());
         writes.push((w, e));
     }
-    state.store.write_all(writes).await?;
+    state.store.write_all(None, writes).await?;
     resp.extensions_mut().insert(Recorded);
     Ok(resp)
 }

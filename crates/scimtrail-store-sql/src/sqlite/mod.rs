@@ -109,17 +109,20 @@ impl SqliteStore {
 impl Store for SqliteStore {
     async fn write(&self, write: ResourceWrite, event: AuditEvent) -> StoreResult<AuditEvent> {
         self.committer
-            .event(writer::Job::Write(vec![(write, event)]))
+            .event(writer::Job::Write(None, vec![(write, event)]))
             .await
     }
     async fn write_all(
         &self,
+        head: Option<AuditEvent>,
         writes: Vec<(ResourceWrite, AuditEvent)>,
     ) -> StoreResult<Vec<AuditEvent>> {
-        if writes.is_empty() {
+        if writes.is_empty() && head.is_none() {
             return Ok(Vec::new());
         }
-        self.committer.events(writer::Job::Write(writes)).await
+        self.committer
+            .events(writer::Job::Write(head, writes))
+            .await
     }
     async fn append_event(&self, event: AuditEvent) -> StoreResult<AuditEvent> {
         self.committer.event(writer::Job::Append(event)).await

@@ -22,11 +22,15 @@ fn is_unique_violation(e: &rusqlite::Error) -> bool {
 /// among them is left a member of a live Group.
 pub fn write_all(
     conn: &Connection,
+    head: Option<AuditEvent>,
     writes: Vec<(ResourceWrite, AuditEvent)>,
     seq: i64,
 ) -> StoreResult<Vec<AuditEvent>> {
     let mut deleted = Vec::new();
-    let mut out = Vec::with_capacity(writes.len());
+    let mut out = Vec::with_capacity(writes.len() + 1);
+    if let Some(e) = head {
+        out.push(append(conn, e, seq)?);
+    }
     for (w, e) in writes {
         if w.kind == WriteKind::Delete {
             deleted.push((w.tenant.clone(), w.id.clone(), w.new_version));
@@ -79,6 +83,12 @@ fn write(
             )))
         }
         (WriteKind::Create, None) => {}
+        (WriteKind::Undelete, Some((v, deleted, ty))) if ty == w.resource_type => {
+            // Only a tombstone at the version the undelete was planned from comes back.
+            if deleted == 0 || Some(v) != w.expected_version {
+                return Err(StoreError::VersionConflict { current: v });
+            }
+        }
         (_, None) | (_, Some((_, 1, _))) => return Err(StoreError::NotFound),
         // An id of another type is not found, as `get` with this type would say.
         (_, Some((_, _, ty))) if ty != w.resource_type => return Err(StoreError::NotFound),
@@ -127,6 +137,24 @@ fn write(
             .prepare_cached(
                 "UPDATE resources SET version = ?, last_modified = ?, user_name_ci = ?, \
                  external_id = ?, display_name_ci = ?, data = ? WHERE tenant = ? AND id = ?",
+            )
+            .and_then(|mut s| {
+                s.execute(params![
+                    w.new_version,
+                    w.time,
+                    user_name_ci,
+                    external_id,
+                    display_ci,
+                    data_text,
+                    w.tenant,
+                    w.id
+                ])
+            }),
+        WriteKind::Undelete => conn
+            .prepare_cached(
+                "UPDATE resources SET version = ?, last_modified = ?, deleted = 0, \
+                 user_name_ci = ?, external_id = ?, display_name_ci = ?, data = ? \
+                 WHERE tenant = ? AND id = ?",
             )
             .and_then(|mut s| {
                 s.execute(params![

@@ -62,7 +62,7 @@ pub struct SqliteOptions {
 
 pub enum Job {
     /// Resource writes with their events, all or nothing, at consecutive `seq`s.
-    Write(Vec<(ResourceWrite, AuditEvent)>),
+    Write(Option<AuditEvent>, Vec<(ResourceWrite, AuditEvent)>),
     Append(AuditEvent),
     Prune {
         before: String,
@@ -214,8 +214,8 @@ fn sign_checkpoint(
 /// Run one job from `seq` on; answers its output and how many `seq`s it used.
 fn exec(conn: &Connection, job: Job, seq: i64) -> StoreResult<(Output, i64)> {
     match job {
-        Job::Write(writes) => {
-            let events = write::write_all(conn, writes, seq)?;
+        Job::Write(head, writes) => {
+            let events = write::write_all(conn, head, writes, seq)?;
             let used = events.len() as i64;
             Ok((Output::Events(events), used))
         }
