@@ -83,12 +83,13 @@ fn write(
             )))
         }
         (WriteKind::Create, None) => {}
-        (WriteKind::Undelete, Some((v, deleted, ty))) if ty == w.resource_type => {
-            // Only a tombstone at the version the undelete was planned from comes back.
-            if deleted == 0 || Some(v) != w.expected_version {
-                return Err(StoreError::VersionConflict { current: v });
-            }
+        // Only a tombstone at the version the undelete was planned from comes back.
+        (WriteKind::Undelete, Some((v, deleted, ty)))
+            if ty == w.resource_type && (deleted == 0 || Some(v) != w.expected_version) =>
+        {
+            return Err(StoreError::VersionConflict { current: v })
         }
+        (WriteKind::Undelete, Some((_, _, ty))) if ty == w.resource_type => {}
         (_, None) | (_, Some((_, 1, _))) => return Err(StoreError::NotFound),
         // An id of another type is not found, as `get` with this type would say.
         (_, Some((_, _, ty))) if ty != w.resource_type => return Err(StoreError::NotFound),
