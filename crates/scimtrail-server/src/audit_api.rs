@@ -17,7 +17,7 @@ use serde_json::{json, Value};
 
 use crate::error::ApiError;
 use crate::scim::QueryParams;
-use crate::transparency;
+use crate::{history, transparency};
 use crate::{AppState, Ctx};
 
 const DEFAULT_COUNT: usize = 50;
@@ -33,6 +33,9 @@ pub fn routes() -> Router<AppState> {
         .route("/checkpoints", get(transparency::checkpoints))
         .route("/consistency", get(transparency::consistency))
         .route("/log-key", get(transparency::log_key))
+        .route("/resources/{rt}/{id}/versions", get(history::versions))
+        .route("/resources/{rt}/{id}/versions/{n}", get(history::version))
+        .route("/resources/{rt}/{id}/diff", get(history::version_diff))
         .method_not_allowed_fallback(crate::error::method_not_allowed)
 }
 

@@ -96,7 +96,7 @@ impl Ctx {
 }
 
 /// Values of secret or operator-redacted attributes never enter a change record.
-fn redact_changes(state: &AppState, mut changes: Vec<Change>) -> Vec<Change> {
+pub(crate) fn redact_changes(state: &AppState, mut changes: Vec<Change>) -> Vec<Change> {
     for c in changes.iter_mut() {
         let whole = state.redactor.is_secret_path(&c.path);
         for v in [&mut c.old, &mut c.new] {
@@ -161,6 +161,23 @@ pub fn classify(method: &str, path: &str) -> EventInfo {
             info.target.resource_type = Some("AuditEvent".into());
             info.target.id = Some(id.to_string());
         }
+        ["audit", "v1", "resources", ty, id, rest @ ..] => {
+            info.action = match rest {
+                ["versions"] => "audit.history",
+                ["versions", _] => "audit.version",
+                ["diff"] => "audit.diff",
+                ["restore"] => "resource.restore",
+                _ => "request",
+            }
+            .into();
+            info.target.resource_type = Some(match ty.to_ascii_lowercase().as_str() {
+                "users" | "user" => "User".to_string(),
+                "groups" | "group" => "Group".to_string(),
+                _ => ty.to_string(),
+            });
+            info.target.id = Some(id.to_string());
+        }
+        ["audit", "v1", "revert"] => info.action = "audit.revert".into(),
         ["audit", "v1", what @ ("checkpoint" | "checkpoints" | "consistency" | "log-key")] => {
             info.action = format!("audit.{what}");
         }

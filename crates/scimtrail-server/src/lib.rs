@@ -11,6 +11,7 @@ mod audit_api;
 pub mod auth;
 mod context;
 mod error;
+mod history;
 pub mod listen;
 mod locks;
 pub mod metrics;

@@ -120,6 +120,9 @@ pub trait Store: Send + Sync + 'static {
         limit: usize,
     ) -> StoreResult<Vec<VersionRecord>>;
 
+    /// The latest version of a resource, live or deleted (its type is in the record).
+    async fn latest_version(&self, tenant: &str, id: &str) -> StoreResult<Option<VersionRecord>>;
+
     /// A resource as it was at `version` (a Group without its members).
     async fn snapshot(&self, tenant: &str, id: &str, version: i64)
         -> StoreResult<Option<Snapshot>>;

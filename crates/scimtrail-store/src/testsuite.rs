@@ -1466,6 +1466,13 @@ pub async fn history_reads(store: &dyn Store) {
     delete_member(store, TENANT, "User", "u3", 1).await;
 
     let v = store.versions(TENANT, "u1", 0, 10).await.expect("versions");
+    let last = store.latest_version(TENANT, "u1").await.expect("latest");
+    assert_eq!(last.as_ref(), v.last());
+    assert!(store
+        .latest_version(TENANT, "nope")
+        .await
+        .expect("none")
+        .is_none());
     let got: Vec<(i64, bool)> = v.iter().map(|r| (r.version, r.deleted)).collect();
     assert_eq!(got, vec![(1, false), (2, false), (3, true)]);
     assert!(v.windows(2).all(|w| w[0].event_seq < w[1].event_seq));

@@ -2,10 +2,10 @@
 
 mod discovery;
 mod member_patch;
-mod members;
+pub(crate) mod members;
 pub(crate) mod params;
 mod read;
-mod render;
+pub(crate) mod render;
 mod update;
 mod write;
 

@@ -7,6 +7,7 @@ mod discovery;
 mod errors;
 mod groups;
 mod helpers;
+mod history;
 mod hostile;
 mod robustness;
 mod transparency;

@@ -44,6 +44,20 @@ pub fn versions(
         .map_err(db)
 }
 
+pub fn latest_version(
+    conn: &Connection,
+    tenant: &str,
+    id: &str,
+) -> StoreResult<Option<VersionRecord>> {
+    conn.prepare_cached(&format!(
+        "SELECT {VERSION_COLUMNS} FROM resource_versions \
+         WHERE tenant = ? AND id = ? ORDER BY version DESC LIMIT 1"
+    ))
+    .and_then(|mut s| s.query_row(params![tenant, id], record).optional())
+    .map(|r| r.map(|(v, _)| v))
+    .map_err(db)
+}
+
 pub fn snapshot(
     conn: &Connection,
     tenant: &str,

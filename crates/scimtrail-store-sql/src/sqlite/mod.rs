@@ -139,6 +139,16 @@ impl Store for SqliteStore {
             .run(move |c| history::versions(c, &t, &id, after, limit))
             .await
     }
+    async fn latest_version(
+        &self,
+        tenant: &str,
+        id: &str,
+    ) -> StoreResult<Option<scimtrail_store::VersionRecord>> {
+        let (t, id) = (tenant.to_string(), id.to_string());
+        self.reader
+            .run(move |c| history::latest_version(c, &t, &id))
+            .await
+    }
     async fn snapshot(
         &self,
         tenant: &str,
