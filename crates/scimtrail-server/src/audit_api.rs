@@ -7,7 +7,7 @@ use axum::extract::State;
 use crate::error::Path;
 use axum::http::{header, HeaderValue};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::{Extension, Router};
 use base64::Engine as _;
 use scimtrail_core::schema::LIST_RESPONSE_SCHEMA;
@@ -17,7 +17,7 @@ use serde_json::{json, Value};
 
 use crate::error::ApiError;
 use crate::scim::QueryParams;
-use crate::{history, transparency};
+use crate::{history, restore, transparency};
 use crate::{AppState, Ctx};
 
 const DEFAULT_COUNT: usize = 50;
@@ -36,6 +36,8 @@ pub fn routes() -> Router<AppState> {
         .route("/resources/{rt}/{id}/versions", get(history::versions))
         .route("/resources/{rt}/{id}/versions/{n}", get(history::version))
         .route("/resources/{rt}/{id}/diff", get(history::version_diff))
+        .route("/resources/{rt}/{id}/restore", post(restore::restore))
+        .route("/revert", post(restore::revert))
         .method_not_allowed_fallback(crate::error::method_not_allowed)
 }
 

@@ -16,6 +16,7 @@ pub mod listen;
 mod locks;
 pub mod metrics;
 mod record;
+mod restore;
 mod scim;
 pub mod transparency;
 
@@ -63,6 +64,8 @@ pub struct ServerConfig {
     pub conn: listen::ConnLimits,
     /// Caps that give every event a maximum size.
     pub event_limits: scimtrail_audit::bound::EventLimits,
+    /// A revert that would change more resource versions than this needs `maxChanges`.
+    pub revert_max_changes: usize,
 }
 
 impl Default for ServerConfig {
@@ -81,6 +84,7 @@ impl Default for ServerConfig {
             checkpoint_sinks: transparency::CheckpointSinks::default(),
             conn: listen::ConnLimits::default(),
             event_limits: Default::default(),
+            revert_max_changes: 1000,
         }
     }
 }

@@ -38,3 +38,4 @@ pub fn routes() -> Router<AppState> {
         .method_not_allowed_fallback(method_not_allowed)
 }
 pub(crate) use params::QueryParams;
+pub(crate) use write::now as write_now;

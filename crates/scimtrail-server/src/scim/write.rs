@@ -22,7 +22,7 @@ use crate::error::ApiError;
 use crate::record::response_payload;
 use crate::{AppState, Ctx};
 
-pub(super) fn now() -> String {
+pub(crate) fn now() -> String {
     format_time(time::OffsetDateTime::now_utc())
 }
 

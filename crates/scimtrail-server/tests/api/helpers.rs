@@ -16,6 +16,7 @@ pub struct TestApp {
     pub client: reqwest::Client,
     /// Keeps the database directory alive as long as the server.
     pub dir: TempDir,
+    pub store: Arc<dyn scimtrail_store::Store>,
     _shutdown: oneshot::Sender<()>,
 }
 
@@ -77,6 +78,7 @@ pub async fn spawn_with(config: ServerConfig) -> TestApp {
         .unwrap();
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap().to_string();
+    let store_handle: Arc<dyn scimtrail_store::Store> = store.clone();
     let state = AppState::new(store.clone(), registry, config);
     let (tx, rx) = oneshot::channel::<()>();
     tokio::spawn(scimtrail_server::serve(listener, state, async {
@@ -86,6 +88,7 @@ pub async fn spawn_with(config: ServerConfig) -> TestApp {
         addr,
         client: reqwest::Client::new(),
         dir,
+        store: store_handle,
         _shutdown: tx,
     }
 }
@@ -119,6 +122,15 @@ impl TestApp {
 
     pub async fn raw(&self, req: reqwest::RequestBuilder) -> Resp {
         into_resp(req.send().await.unwrap()).await
+    }
+
+    /// Another token, with these scopes; returns the token.
+    pub async fn extra_token(&self, name: &str, scopes: &[&str]) -> String {
+        let token = format!("{name}-token-{}", uuid_like());
+        auth::create_token(self.store.as_ref(), &token, name, scopes, "default")
+            .await
+            .unwrap();
+        token
     }
 
     pub async fn get(&self, path: &str) -> Resp {
@@ -261,4 +273,14 @@ impl TestApp {
             .unwrap();
         (r.status().as_u16(), r.text().await.unwrap())
     }
+}
+
+fn uuid_like() -> String {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static N: AtomicU64 = AtomicU64::new(0);
+    let t = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos();
+    format!("{t:x}{}", N.fetch_add(1, Ordering::Relaxed))
 }

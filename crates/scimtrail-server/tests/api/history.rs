@@ -161,3 +161,355 @@ async fn group_members_at_each_version() {
     assert_eq!(members(&app.get(&p).await.body), vec![b.clone()]);
     let _ = Method::GET;
 }
+
+async fn post_json(app: &TestApp, path: &str, body: Value) -> Resp {
+    app.send(Method::POST, path, Some(&body), &[]).await
+}
+
+#[tokio::test]
+async fn restore_writes_an_old_state_and_undeletes_with_memberships() {
+    let app = spawn_app().await;
+    let id = app.create_user("rest").await.id();
+    let g = app.create_group("Team", &[&id]).await.id();
+    let p = format!("/scim/v2/Users/{id}");
+    assert_eq!(
+        app.patch(&p, replace_op("title", json!("CEO")))
+            .await
+            .status,
+        200
+    );
+    let r = format!("/audit/v1/resources/Users/{id}/restore");
+    // Dry run: the plan, nothing written.
+    let d = post_json(
+        &app,
+        &r,
+        json!({"version": 1, "dryRun": true, "reason": "typo"}),
+    )
+    .await;
+    assert_eq!(d.status, 200, "{}", d.body);
+    assert_eq!(d.body["applied"], false);
+    assert_eq!(d.body["plan"]["steps"][0]["changes"][0]["path"], "title");
+    assert_eq!(d.body["plan"]["steps"][0]["fromVersion"], 2);
+    assert!(d.body["plan"]["notRestorable"][0]
+        .as_str()
+        .unwrap()
+        .starts_with("password"));
+    assert_eq!(app.get(&p).await.body["title"], "CEO");
+    // A guard on the planned version: 412 when it moved.
+    let s = post_json(&app, &r, json!({"version": 1, "expectedVersion": 1})).await;
+    s.assert_error(412, None);
+    let a = post_json(
+        &app,
+        &r,
+        json!({"version": 1, "expectedVersion": 2, "reason": "typo"}),
+    )
+    .await;
+    assert_eq!(a.status, 200, "{}", a.body);
+    let now = app.get(&p).await;
+    assert!(now.body.get("title").is_none(), "{}", now.body);
+    assert_eq!(now.header("etag"), Some("W/\"3\""));
+    let e = app.event_of(&a.request_id()).await;
+    assert_eq!(e["action"], "resource.restore");
+    assert_eq!(e["actor"]["name"], "bootstrap");
+    assert!(e["outcome"]["detail"]
+        .as_str()
+        .unwrap()
+        .contains("restore of version 1"));
+    assert!(e["outcome"]["detail"].as_str().unwrap().ends_with(": typo"));
+
+    // Undelete: same id and userName, and back in its group.
+    assert_eq!(app.delete(&p).await.status, 204);
+    let gget = app.get(&format!("/scim/v2/Groups/{g}")).await;
+    assert!(gget.body.get("members").is_none());
+    let u = post_json(&app, &r, json!({"version": 3})).await;
+    assert_eq!(u.status, 200, "{}", u.body);
+    let back = app.get(&p).await;
+    assert_eq!(back.status, 200);
+    assert_eq!(back.body["userName"], "rest");
+    assert_eq!(back.header("etag"), Some("W/\"5\""));
+    let gget = app.get(&format!("/scim/v2/Groups/{g}")).await;
+    assert_eq!(
+        gget.body["members"][0]["value"],
+        id.as_str(),
+        "{}",
+        gget.body
+    );
+    assert_eq!(
+        gget.header("etag"),
+        Some("W/\"3\""),
+        "created, left, rejoined"
+    );
+    let events = app
+        .get(&format!(
+            "/audit/v1/events?filter={}",
+            enc(&format!("requestId eq \"{}\"", u.request_id()))
+        ))
+        .await;
+    assert_eq!(
+        events.body["Resources"].as_array().unwrap().len(),
+        2,
+        "{}",
+        events.body
+    );
+
+    // A userName taken meanwhile blocks the undelete (and the plan says why).
+    assert_eq!(app.delete(&p).await.status, 204);
+    app.create_user("REST").await;
+    let c = post_json(&app, &r, json!({"version": 5})).await;
+    c.assert_error(409, Some("uniqueness"));
+    assert_eq!(c.body["plan"]["conflicts"][0]["kind"], "userNameTaken");
+    assert_eq!(app.get(&p).await.status, 404);
+    // Bad input.
+    post_json(&app, &r, json!({"version": 6}))
+        .await
+        .assert_error(400, Some("invalidValue"));
+    post_json(&app, &r, json!({"version": 99}))
+        .await
+        .assert_error(404, None);
+    post_json(&app, &r, json!({"versoin": 1}))
+        .await
+        .assert_error(400, Some("invalidSyntax"));
+    post_json(
+        &app,
+        "/audit/v1/resources/Users/nope/restore",
+        json!({"version": 1}),
+    )
+    .await
+    .assert_error(404, None);
+}
+
+/// The scenario of issue 6: one token deactivates 300 users, deletes 50 and empties 5 groups;
+/// one dry run and one apply put every user, attribute and membership back, same ids.
+#[tokio::test]
+async fn revert_everything_one_token_did() {
+    let app = spawn_app().await;
+    // Provision 1,000 users and 20 groups of 50 members each, as the admin.
+    let mut users = Vec::new();
+    for i in 0..1000 {
+        users.push(app.create_user(&format!("user{i:04}")).await.id());
+    }
+    let mut groups = Vec::new();
+    for g in 0..20 {
+        let members: Vec<&str> = users[g * 50..g * 50 + 50]
+            .iter()
+            .map(String::as_str)
+            .collect();
+        groups.push(
+            app.create_group(&format!("group{g:02}"), &members)
+                .await
+                .id(),
+        );
+    }
+    let before_groups: Vec<Value> = {
+        let mut v = Vec::new();
+        for g in &groups {
+            v.push(app.get(&format!("/scim/v2/Groups/{g}")).await.body);
+        }
+        v
+    };
+    // The bad token.
+    let bad = scimtrail_bad_token(&app).await;
+    let as_bad = |m: Method, path: String, body: Option<Value>| {
+        let c = app.client.clone();
+        let url = app.url(&path);
+        let bad = bad.clone();
+        async move {
+            let mut rq = c.request(m, url).bearer_auth(bad);
+            if let Some(b) = body {
+                rq = rq
+                    .header("content-type", "application/scim+json")
+                    .body(b.to_string());
+            }
+            rq.send().await.unwrap().status().as_u16()
+        }
+    };
+    for u in &users[0..300] {
+        let s = as_bad(
+            Method::PATCH,
+            format!("/scim/v2/Users/{u}"),
+            Some(replace_op("active", json!(false))),
+        )
+        .await;
+        assert_eq!(s, 200);
+    }
+    for u in &users[300..350] {
+        assert_eq!(
+            as_bad(Method::DELETE, format!("/scim/v2/Users/{u}"), None).await,
+            204
+        );
+    }
+    for g in &groups[0..5] {
+        let s = as_bad(
+            Method::PATCH,
+            format!("/scim/v2/Groups/{g}"),
+            Some(json!({"schemas": [PATCH], "Operations": [{"op": "replace", "path": "members", "value": []}]})),
+        )
+        .await;
+        assert!(s == 200 || s == 204, "{s}");
+    }
+    // An admin change afterwards to an unrelated attribute is no conflict.
+    let p0 = format!("/scim/v2/Users/{}", users[0]);
+    assert_eq!(
+        app.patch(&p0, replace_op("title", json!("kept")))
+            .await
+            .status,
+        200
+    );
+
+    let token_id = app
+        .get(&format!(
+            "/audit/v1/events?count=1&filter={}",
+            enc("actor.name eq \"bad-idp\"")
+        ))
+        .await
+        .body["Resources"][0]["actor"]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let filter = format!("actor.id eq \"{token_id}\"");
+    let dry = post_json(
+        &app,
+        "/audit/v1/revert",
+        json!({"filter": filter, "dryRun": true, "reason": "bad mapping"}),
+    )
+    .await;
+    assert_eq!(dry.status, 200, "{}", dry.body);
+    let steps = dry.body["plan"]["steps"].as_array().unwrap();
+    let undeletes = steps.iter().filter(|s| s["action"] == "undelete").count();
+    assert_eq!(undeletes, 50, "{}", dry.body["plan"]["conflicts"]);
+    assert!(dry.body["plan"]["conflicts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|c| c["blocking"] == false));
+    assert_eq!(
+        app.get(&format!("/scim/v2/Users/{}", users[300]))
+            .await
+            .status,
+        404,
+        "dry run"
+    );
+
+    // Beyond maxChanges the apply needs the override.
+    let few = post_json(
+        &app,
+        "/audit/v1/revert",
+        json!({"filter": filter, "maxChanges": 10}),
+    )
+    .await;
+    few.assert_error(400, Some("tooMany"));
+    let n = dry.body["matchedVersions"].as_u64().unwrap();
+    let applied = post_json(
+        &app,
+        "/audit/v1/revert",
+        json!({"filter": filter, "reason": "bad mapping", "maxChanges": n}),
+    )
+    .await;
+    assert_eq!(applied.status, 200, "{}", applied.body);
+
+    for (i, u) in users.iter().enumerate() {
+        let r = app.get(&format!("/scim/v2/Users/{u}")).await;
+        assert_eq!(r.status, 200, "user {i}");
+        assert_eq!(r.body["active"], true, "user {i}");
+        assert_eq!(r.body["userName"], format!("user{i:04}"));
+    }
+    assert_eq!(app.get(&p0).await.body["title"], "kept");
+    for (g, before) in groups.iter().zip(&before_groups) {
+        let now = app.get(&format!("/scim/v2/Groups/{g}")).await.body;
+        assert_eq!(now["members"], before["members"], "group {g}");
+    }
+    // The log shows each step: the revert's event, and one per resource linked to it.
+    let rid = applied.request_id();
+    let mut cursor: Option<String> = None;
+    let mut linked = 0;
+    let mut head = None;
+    loop {
+        let mut path = format!(
+            "/audit/v1/events?count=1000&filter={}",
+            enc(&format!("requestId eq \"{rid}\""))
+        );
+        if let Some(c) = &cursor {
+            path.push_str(&format!("&cursor={c}"));
+        }
+        let r = app.get(&path).await;
+        for e in r.body["Resources"].as_array().unwrap() {
+            if e["action"] == "audit.revert" {
+                head = Some(e["id"].as_str().unwrap().to_string());
+            } else {
+                assert_eq!(e["action"], "resource.revert");
+                linked += 1;
+            }
+        }
+        match r.body["nextCursor"].as_str() {
+            Some(c) => cursor = Some(c.to_string()),
+            None => break,
+        }
+    }
+    assert!(head.is_some());
+    assert_eq!(linked, steps.len());
+}
+
+/// A token named `bad-idp` with the scim scope, created through the store as the CLI does.
+async fn scimtrail_bad_token(app: &TestApp) -> String {
+    app.extra_token("bad-idp", &["scim"]).await
+}
+
+#[tokio::test]
+async fn revert_stops_on_a_later_change_unless_forced() {
+    let app = spawn_app().await;
+    let id = app.create_user("conf").await.id();
+    let p = format!("/scim/v2/Users/{id}");
+    let first = app.patch(&p, replace_op("title", json!("A"))).await;
+    assert_eq!(
+        app.patch(&p, replace_op("title", json!("B"))).await.status,
+        200
+    );
+    let filter = format!("requestId eq \"{}\"", first.request_id());
+    let r = post_json(&app, "/audit/v1/revert", json!({"filter": filter})).await;
+    r.assert_error(409, None);
+    let c = &r.body["plan"]["conflicts"][0];
+    assert_eq!(
+        (
+            c["kind"].as_str(),
+            c["path"].as_str(),
+            c["version"].as_i64()
+        ),
+        (Some("laterChange"), Some("title"), Some(3))
+    );
+    assert_eq!(app.get(&p).await.body["title"], "B");
+    let f = post_json(
+        &app,
+        "/audit/v1/revert",
+        json!({"filter": filter, "force": true}),
+    )
+    .await;
+    assert_eq!(f.status, 200, "{}", f.body);
+    assert!(app.get(&p).await.body.get("title").is_none());
+    // Matching nothing, or a bad filter.
+    post_json(
+        &app,
+        "/audit/v1/revert",
+        json!({"filter": "requestId eq \"none\""}),
+    )
+    .await
+    .assert_error(404, Some("noTarget"));
+    post_json(&app, "/audit/v1/revert", json!({"filter": "requestId eq"}))
+        .await
+        .assert_error(400, Some("invalidFilter"));
+    // Reverting a create deletes the resource, and it leaves its groups.
+    let c = app.create_user("created").await;
+    let g = app.create_group("Holder", &[&c.id()]).await.id();
+    let filter = format!("requestId eq \"{}\"", c.request_id());
+    let r = post_json(&app, "/audit/v1/revert", json!({"filter": filter})).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(
+        app.get(&format!("/scim/v2/Users/{}", c.id())).await.status,
+        404
+    );
+    assert!(app
+        .get(&format!("/scim/v2/Groups/{g}"))
+        .await
+        .body
+        .get("members")
+        .is_none());
+}
