@@ -61,13 +61,31 @@ fn hex_sha256(bytes: &[u8]) -> String {
         .collect()
 }
 
-/// The first `max` bytes of `s`, on a character boundary.
-fn head(s: &str, max: usize) -> &str {
-    let mut end = max.min(s.len());
-    while !s.is_char_boundary(end) {
-        end -= 1;
+/// How many bytes a character takes inside a JSON string: control characters are escaped to
+/// six (`\u0001`), quotes and backslashes to two.
+fn escaped_len(c: char) -> usize {
+    match c {
+        '"' | '\\' | '\n' | '\r' | '\t' | '\u{8}' | '\u{c}' => 2,
+        c if (c as u32) < 0x20 => 6,
+        c => c.len_utf8(),
     }
-    &s[..end]
+}
+
+/// The size of `s` as a JSON string, quotes aside: what it costs in a stored event.
+pub fn json_len(s: &str) -> usize {
+    s.chars().map(escaped_len).sum()
+}
+
+/// The longest start of `s` that takes at most `max` bytes as a JSON string.
+pub fn head(s: &str, max: usize) -> &str {
+    let mut used = 0;
+    for (i, c) in s.char_indices() {
+        used += escaped_len(c);
+        if used > max {
+            return &s[..i];
+        }
+    }
+    s
 }
 
 /// The stand-in of a cut value: head (if any), digest and size of the whole text.
@@ -85,7 +103,7 @@ pub fn truncated(text: &str, keep: Option<usize>) -> Value {
 
 fn cut(field: &mut Option<String>, max: usize) {
     if let Some(s) = field {
-        if s.len() > max {
+        if json_len(s) > max {
             let mut h = head(s, max.saturating_sub(3)).to_string();
             h.push('…');
             *s = h;
@@ -100,10 +118,11 @@ fn bound_headers(headers: &mut serde_json::Map<String, Value>, l: &EventLimits) 
             Value::String(s) => s.clone(),
             other => other.to_string(),
         };
-        total += name.len() + text.len().min(l.header_value);
+        let size = json_len(&text);
+        total += json_len(name) + size.min(l.header_value);
         if total > l.headers_total {
             *v = truncated(&text, None);
-        } else if text.len() > l.header_value {
+        } else if size > l.header_value {
             *v = truncated(&text, Some(l.header_value));
         }
     }
@@ -119,7 +138,7 @@ fn bound_changes(changes: &mut Vec<Change>, l: &EventLimits) {
                 *v = truncated(&text, Some(l.change_value / 4));
             }
         }
-        if c.path.len() > l.path {
+        if json_len(&c.path) > l.path {
             c.path = format!("{}…", head(&c.path, l.path));
         }
         total += serde_json::to_string(&*c).map_or(0, |t| t.len() + 1);
@@ -150,7 +169,9 @@ pub fn bound(e: &mut AuditEvent, l: &EventLimits) {
     cut(&mut e.operation.query, l.query);
     cut(&mut e.outcome.detail, l.detail);
     cut(&mut e.actor.user_agent, l.user_agent);
-    if e.operation.path.len() > l.path {
+    cut(&mut e.target.id, l.display);
+    cut(&mut e.target.resource_type, l.display);
+    if json_len(&e.operation.path) > l.path {
         e.operation.path = format!("{}…", head(&e.operation.path, l.path));
     }
 }

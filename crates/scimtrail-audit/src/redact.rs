@@ -81,6 +81,27 @@ const SECRET_NAME_PARTS: &[&str] = &[
     "pin",
     "hmac",
     "saml",
+    "cred",
+    "pw",
+    "mfa",
+    "ticket",
+    "sso",
+    "code",
+];
+
+/// Words that, anywhere in a query parameter's value, say the value may carry a credential
+/// (an audit filter on `request.headers.authorization`, a `Bearer …` pasted into a search).
+const CREDENTIAL_WORDS: &[&str] = &[
+    "authorization",
+    "bearer",
+    "token",
+    "secret",
+    "password",
+    "cookie",
+    "credential",
+    "apikey",
+    "api_key",
+    "session",
 ];
 
 /// Query parameters that carry credentials although their names say nothing of it (OAuth and
@@ -177,11 +198,19 @@ impl Redactor {
             .any(|seg| self.names.contains(&fold_name(seg)))
     }
 
+    /// A path that is just a secret's name (`password`, `urn:…:User:password`): kept, as it
+    /// says which attribute was written and holds no value.
+    fn is_plain_secret(&self, p: &str) -> bool {
+        !p.contains(['[', '"', '\'', ' ']) && self.is_secret_path(p)
+    }
+
     /// Whether a PATCH `path` of any JSON shape names a secret: a string, or any string
     /// inside an array or object (`"path": ["password"]`).
     fn path_value_is_secret(&self, p: &Value) -> bool {
         match p {
-            Value::String(s) => self.is_secret_path(s),
+            // Any mention at all: a path with an unbalanced or quoted `[` cannot be trusted to
+            // name only what it seems to.
+            Value::String(s) => self.is_secret_path(s) || self.mentions_secret(s),
             Value::Array(a) => a.iter().any(|v| self.path_value_is_secret(v)),
             Value::Object(o) => o.values().any(|v| self.path_value_is_secret(v)),
             _ => false,
@@ -200,9 +229,15 @@ impl Redactor {
                     .filter(|(k, _)| fold_name(k) == "path")
                     .any(|(_, p)| self.path_value_is_secret(p));
                 for (k, child) in map.iter_mut() {
-                    let by_path = secret_path && k.eq_ignore_ascii_case("value");
-                    // A search filter that names a secret carries its value.
-                    let by_filter = k.eq_ignore_ascii_case("filter")
+                    let key = fold_name(k);
+                    let by_path = secret_path && key == "value";
+                    // A search filter that names a secret carries its value; so does a PATCH
+                    // path with a value filter that names one (`emails[password eq "…"]`).
+                    let by_filter = (key == "filter"
+                        || (key == "path"
+                            && child.as_str().is_some_and(|p| {
+                                p.contains(['[', '"', '\'', ' ']) && !self.is_plain_secret(p)
+                            })))
                         && child.as_str().is_some_and(|f| self.mentions_secret(f));
                     if (by_path || by_filter || self.is_secret_path(k)) && !child.is_null() {
                         *child = Value::String(REDACTED.into());
@@ -220,6 +255,9 @@ impl Redactor {
                     if inner != before {
                         *s = inner.to_string();
                     }
+                } else if s.trim_start().starts_with(['{', '[']) && self.mentions_secret(s) {
+                    // Looks like JSON, does not parse, names a secret: as malformed bodies are.
+                    *s = self.redact_text(s);
                 }
             }
             _ => {}
@@ -269,7 +307,12 @@ impl Redactor {
             .map(|pair| {
                 let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
                 let name = decode_component(k);
-                if !v.is_empty() && secret_query_name(&name) {
+                let value = decode_component(v);
+                let lower = fold_name(&value);
+                let carries = CREDENTIAL_WORDS.iter().any(|w| lower.contains(w))
+                    // A URL inside the value (`redirect=https://x/?access_token=…`).
+                    || (value.contains(['?', '#', '@']) && self.url_in_header(&value) != value);
+                if !v.is_empty() && (secret_query_name(&name) || carries) {
                     format!("{k}={REDACTED}")
                 } else {
                     pair.to_string()
@@ -282,6 +325,20 @@ impl Redactor {
     /// A header value that holds a URL (`Referer`, `X-Original-URL`…) keeps its query only
     /// as [`query`](Self::query) would.
     fn url_in_header(&self, value: &str) -> String {
+        // Credentials in the authority: `https://user:secret@host/`.
+        if let Some((scheme, rest)) = value.split_once("://") {
+            let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+            if let Some(at) = rest[..end].rfind('@') {
+                let tail = self.url_in_header(&format!("{scheme}://{}", &rest[at + 1..]));
+                let host = tail.split_once("://").map_or(tail.as_str(), |(_, h)| h);
+                return format!("{scheme}://{REDACTED}@{host}");
+            }
+        }
+        if !value.contains('?') {
+            if let Some((base, frag)) = value.split_once('#') {
+                return format!("{base}#{}", self.query(frag));
+            }
+        }
         match value.split_once('?') {
             Some((base, rest)) => {
                 let (q, frag) = match rest.split_once('#') {
@@ -297,6 +354,31 @@ impl Redactor {
             }
             None => value.to_string(),
         }
+    }
+
+    /// A request path as an event keeps it: `;name=value` path parameters that carry a
+    /// credential (`;jsessionid=…`) redacted.
+    pub fn path(&self, path: &str) -> String {
+        if !path.contains(';') {
+            return path.to_string();
+        }
+        path.split('/')
+            .map(|seg| {
+                let mut parts = seg.split(';');
+                let head = parts.next().unwrap_or_default().to_string();
+                parts.fold(head, |mut acc, p| {
+                    let (k, v) = p.split_once('=').unwrap_or((p, ""));
+                    acc.push(';');
+                    if !v.is_empty() && secret_query_name(&decode_component(k)) {
+                        acc.push_str(&format!("{k}={REDACTED}"));
+                    } else {
+                        acc.push_str(p);
+                    }
+                    acc
+                })
+            })
+            .collect::<Vec<_>>()
+            .join("/")
     }
 
     /// Header map for an event: lower-cased names, credentials redacted.
@@ -327,17 +409,18 @@ impl Redactor {
             // Too large to parse for an event (a 100k-member group is 16 MB): only the head is
             // kept, as text, and only if it mentions no secret.
             let head = String::from_utf8_lossy(&body[..cap.min(body.len())]);
-            let mut text = self.redact_text(&head);
-            let mut cut = cap.min(text.len());
-            while !text.is_char_boundary(cut) {
-                cut -= 1;
-            }
-            text.truncate(cut);
-            return (Value::String(text), true);
+            let text = self.redact_text(&head);
+            return (
+                Value::String(crate::bound::head(&text, cap).to_string()),
+                true,
+            );
         }
         let parsed = serde_json::from_slice::<Value>(body).map(|v| match v {
-            // A body that is a JSON string holding JSON is kept as that JSON.
-            Value::String(s) => embedded_json(&s).unwrap_or(Value::String(s)),
+            // A body that is a JSON string holding JSON is kept as that JSON; one holding
+            // anything else is text, kept only if it names no secret.
+            Value::String(s) => {
+                embedded_json(&s).unwrap_or_else(|| Value::String(self.redact_text(&s)))
+            }
             other => other,
         });
         let (value, text) = match parsed {
@@ -355,14 +438,18 @@ impl Redactor {
                 (Value::String(text.clone()), text)
             }
         };
-        if text.len() <= cap {
+        // Measured as stored: a text body's control bytes take six bytes each once escaped.
+        let stored = match &value {
+            Value::String(t) => crate::bound::json_len(t),
+            _ => text.len(),
+        };
+        if stored <= cap {
             return (value, false);
         }
-        let mut end = cap;
-        while !text.is_char_boundary(end) {
-            end -= 1;
-        }
-        (Value::String(text[..end].to_string()), true)
+        (
+            Value::String(crate::bound::head(&text, cap).to_string()),
+            true,
+        )
     }
 }
 
@@ -380,10 +467,36 @@ fn decode_for_detection(text: &str) -> Vec<u8> {
     while i < b.len() {
         match (b[i], b.get(i + 1)) {
             (b'\\', Some(b'u')) if hex(i + 2, 4).is_some() => {
-                let c = hex(i + 2, 4).and_then(char::from_u32).unwrap_or('?');
+                let hi = hex(i + 2, 4).unwrap_or(0);
+                // A surrogate pair (`\uD835\uDC29`) is one character.
+                let lo = (0xD800..0xDC00).contains(&hi).then(|| {
+                    (b.get(i + 6) == Some(&b'\\') && b.get(i + 7) == Some(&b'u'))
+                        .then(|| hex(i + 8, 4))
+                        .flatten()
+                        .filter(|lo| (0xDC00..0xE000).contains(lo))
+                });
+                let (c, step) = match lo.flatten() {
+                    Some(lo) => (
+                        char::from_u32(0x10000 + ((hi - 0xD800) << 10) + (lo - 0xDC00)),
+                        12,
+                    ),
+                    None => (char::from_u32(hi), 6),
+                };
                 let mut buf = [0u8; 4];
-                out.extend_from_slice(c.encode_utf8(&mut buf).as_bytes());
-                i += 6;
+                out.extend_from_slice(c.unwrap_or('?').encode_utf8(&mut buf).as_bytes());
+                i += step;
+            }
+            // JSON's short escapes: `pass\tword` is `pass<TAB>word`, which folds to `password`.
+            (b'\\', Some(&e)) if b"btnfr\"/\\".contains(&e) => {
+                out.push(match e {
+                    b'b' => 8,
+                    b't' => b'\t',
+                    b'n' => b'\n',
+                    b'f' => 12,
+                    b'r' => b'\r',
+                    other => other,
+                });
+                i += 2;
             }
             (b'%', Some(_)) if hex(i + 1, 2).is_some() => {
                 out.push(
@@ -489,7 +602,17 @@ mod tests {
         assert_eq!(v["password"], REDACTED);
         let (v, t) = r.capture(br#"{"userName":"bobbobbobbob"}"#, 10);
         assert!(t);
-        assert_eq!(v.as_str().map(str::len), Some(10));
+        // Cut as stored: the quotes count twice once escaped.
+        let kept = v.as_str().unwrap();
+        assert!(
+            crate::bound::json_len(kept) <= 10 && kept.starts_with("{\"user"),
+            "{kept}"
+        );
+        let (v, t) = r.capture(&[1u8; 1000], 60);
+        assert!(
+            t && crate::bound::json_len(v.as_str().unwrap()) <= 60,
+            "{v}"
+        );
         // Over the cap but parseable: redacted structurally, then cut.
         let big = format!(
             r#"{{"pass\u0077ord":"s3cret","pad":"{}"}}"#,

@@ -175,7 +175,13 @@ fn put(
     };
     match (slot.get_mut(&def.name), n) {
         (Some(Value::Object(old)), Value::Object(new)) => old.extend(new),
-        (_, n) => {
+        // `userName` and `urn:…:User:userName` in one body: which one is meant?
+        (Some(_), _) => {
+            return Err(ScimError::invalid_syntax(format!(
+                "the attribute '{path}' is given twice"
+            )))
+        }
+        (None, n) => {
             slot.insert(def.name.clone(), n);
         }
     }

@@ -39,6 +39,8 @@ const INVISIBLE: &[(u32, u32)] = &[
     (0x200B, 0x200F),
     (0x202A, 0x202E),
     (0x2060, 0x206F),
+    // Braille pattern blank: a symbol, but it shows as nothing.
+    (0x2800, 0x2800),
     (0x3164, 0x3164),
     (0xFE00, 0xFE0F),
     (0xFEFF, 0xFEFF),

@@ -9,6 +9,8 @@ use scimtrail_audit::{
 use scimtrail_core::ScimError;
 use time::OffsetDateTime;
 
+use serde_json::Value;
+
 use crate::AppState;
 
 /// Built by the audit middleware for every request and handed to handlers as an extension.
@@ -61,6 +63,19 @@ impl Ctx {
     ) -> AuditEvent {
         let mut target = info.target;
         target.system = state.config.system_name.clone();
+        let mut response = response;
+        let mut detail = error.map(|e| e.detail.clone()).or(info.detail);
+        if detail.as_deref().is_some_and(|d| d.contains(['\'', '"'])) && self.names_a_secret(state)
+        {
+            // The detail may quote input from a request that names a secret (`found 'hunter2'`):
+            // keep what it says up to the quote.
+            detail = detail.as_deref().map(scrub_detail);
+            if let Some(o) = response.body.as_object_mut() {
+                if let Some(Value::String(d)) = o.get_mut("detail") {
+                    *d = scrub_detail(d);
+                }
+            }
+        }
         let mut event = AuditEvent {
             id: uuid::Uuid::now_v7().to_string(),
             seq: None,
@@ -81,7 +96,7 @@ impl Ctx {
                 error
                     .and_then(|e| e.scim_type)
                     .map(|t| t.as_str().to_string()),
-                error.map(|e| e.detail.clone()).or(info.detail),
+                detail,
             ),
             latency_ms: (self.started.elapsed().as_micros() as f64) / 1000.0,
             changes: redact_changes(state, info.changes),
@@ -92,6 +107,29 @@ impl Ctx {
         };
         scimtrail_audit::bound::bound(&mut event, &state.config.event_limits);
         event
+    }
+}
+
+/// An error detail cut before the first quote, where quoted input would start.
+fn scrub_detail(d: &str) -> String {
+    match d.find(['\'', '"']) {
+        Some(i) => format!("{}[REDACTED: the input it quoted names a secret]", &d[..i]),
+        None => d.to_string(),
+    }
+}
+
+impl Ctx {
+    /// Whether the request's query or body mentions a secret attribute anywhere.
+    fn names_a_secret(&self, state: &AppState) -> bool {
+        self.path.contains(scimtrail_audit::REDACTED)
+            || self
+                .raw_query
+                .as_deref()
+                .is_some_and(|q| state.redactor.mentions_secret(q))
+            || (!self.body.is_empty()
+                && state
+                    .redactor
+                    .mentions_secret(&String::from_utf8_lossy(&self.body)))
     }
 }
 

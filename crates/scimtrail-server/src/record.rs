@@ -75,7 +75,10 @@ pub async fn record(State(state): State<AppState>, mut req: Request, next: Next)
     if let Ok(v) = HeaderValue::from_str(&rid) {
         req.headers_mut().insert(REQUEST_ID, v);
     }
-    let (method, path) = (req.method().to_string(), req.uri().path().to_string());
+    let (method, path) = (
+        req.method().to_string(),
+        state.redactor.path(req.uri().path()),
+    );
     // Run in a task of its own: if the client goes away, the request still completes and is
     // recorded instead of being dropped half-way.
     let task = tokio::spawn(handle(state.clone(), rid.clone(), req, next));
@@ -154,7 +157,8 @@ async fn handle(state: AppState, rid: String, req: Request, next: Next) -> Respo
         started,
         tenant: state.config.tenant.clone(),
         method: parts.method.to_string(),
-        path: parts.uri.path().to_string(),
+        // `;jsessionid=…` and the like never reach the log.
+        path: state.redactor.path(parts.uri.path()),
         // Credentials in the query (`access_token=…`) and filters naming a secret are not kept.
         raw_query: parts.uri.query().map(str::to_string),
         query: parts.uri.query().map(|q| state.redactor.query(q)),

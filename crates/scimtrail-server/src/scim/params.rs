@@ -50,6 +50,27 @@ pub async fn parse_body(ctx: &Ctx) -> ScimResult<Value> {
     .await
 }
 
+/// The value filters of a PATCH, each and all together, are bounded like a query filter: 600
+/// operations of 63 comparisons over 1000 values would otherwise cost seconds.
+pub fn check_patch_cost(
+    reg: &scimtrail_core::Registry,
+    ops: &[scimtrail_core::PatchOperation],
+) -> ScimResult<()> {
+    let max = reg.max_filter_terms();
+    let mut total = 0;
+    for f in ops.iter().filter_map(|o| o.path.as_ref()?.filter.as_ref()) {
+        f.check_terms(max)?;
+        total += f.terms();
+    }
+    if total > 4 * max {
+        return Err(ScimError::invalid_filter(format!(
+            "the PATCH's value filters hold {total} comparisons in all; at most {} are accepted",
+            4 * max
+        )));
+    }
+    Ok(())
+}
+
 /// A request body as JSON, or `invalidSyntax`.
 pub fn json_body(ctx: &Ctx) -> ScimResult<Value> {
     if ctx.body.iter().all(u8::is_ascii_whitespace) {

@@ -58,6 +58,7 @@ pub async fn patch(
 ) -> Result<Response, ApiError> {
     let rt = resource_type(&state, &endpoint)?;
     let ops = parse_patch(&parse_body(&ctx).await?)?;
+    super::params::check_patch_cost(&state.registry, &ops)?;
     if let Some(member_ops) = member_ops(rt, &ops) {
         return patch_members(&state, &ctx, rt, &id, &headers, member_ops).await;
     }

@@ -877,3 +877,243 @@ async fn finding_08_secrets_in_unusual_shapes_are_redacted() {
         }
     }
 }
+
+/// A request of the review: method, path, body, extra headers.
+type Case<'a> = (Method, String, Option<String>, Vec<(&'a str, String)>);
+
+/// Findings 2, 3 and 8, as an outside review reproduced them after the first fixes: secrets in
+/// error details, in PATCH paths with value filters, behind surrogate-pair and short escapes, in
+/// string bodies that are not JSON, in audit filters naming credential headers, in URLs inside
+/// query values and headers, in path parameters, and behind fullwidth `filter` keys.
+#[tokio::test]
+async fn finding_08_shapes_from_the_outside_review() {
+    let app = spawn_app().await;
+    let id = app.create_user("review").await.id();
+    let c = |i: usize| format!("canary-review-{i}-zq");
+    let user_path = format!("/scim/v2/Users/{id}");
+    let patch_path = |p: &str| {
+        json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+               "Operations": [{"op": "remove", "path": p}]})
+        .to_string()
+    };
+    let patch_value = |p: &str, v: &str| {
+        json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+               "Operations": [{"op": "replace", "path": p, "value": v}]})
+        .to_string()
+    };
+    let mut cases: Vec<Case> = vec![
+        (
+            Method::GET,
+            format!(
+                "/scim/v2/Users?filter={}",
+                enc(&format!("password eq {}", c(0)))
+            ),
+            None,
+            vec![],
+        ),
+        (
+            Method::GET,
+            format!(
+                "/scim/v2/Users?filter={}",
+                enc(&format!("userName eq \"a\" or password eq 1{}", c(1)))
+            ),
+            None,
+            vec![],
+        ),
+        (
+            Method::PATCH,
+            user_path.clone(),
+            Some(patch_path(&format!("password[value eq \"{}\"", c(2)))),
+            vec![],
+        ),
+        (
+            Method::PATCH,
+            user_path.clone(),
+            Some(patch_path(&format!("emails[password eq \"{}\"]", c(3)))),
+            vec![],
+        ),
+        (
+            Method::PATCH,
+            user_path.clone(),
+            Some(patch_value("emails[value eq \"a[b\"].password", &c(4))),
+            vec![],
+        ),
+        (
+            Method::PATCH,
+            user_path.clone(),
+            Some(patch_value("emails[.password", &c(5))),
+            vec![],
+        ),
+        (
+            Method::POST,
+            "/scim/v2/Users".into(),
+            Some(format!(
+                "{{\"userName\":\"x\",\"\\uD835\\uDC29assword\":\"{}\"",
+                c(6)
+            )),
+            vec![],
+        ),
+        (
+            Method::POST,
+            "/scim/v2/Users".into(),
+            Some(format!("{{\"pass\\tword\":\"{}\"", c(7))),
+            vec![],
+        ),
+        (
+            Method::POST,
+            "/scim/v2/Users".into(),
+            Some(
+                Value::String(format!("{{\"userName\":\"x\",\"password\":\"{}\"", c(8)))
+                    .to_string(),
+            ),
+            vec![],
+        ),
+        (
+            Method::POST,
+            "/scim/v2/Users".into(),
+            Some(Value::String(format!("userName=x&password={}", c(9))).to_string()),
+            vec![],
+        ),
+        (
+            Method::GET,
+            format!(
+                "/audit/v1/events?filter={}",
+                enc(&format!(
+                    "request.headers.authorization eq \"Bearer {}\"",
+                    c(10)
+                ))
+            ),
+            None,
+            vec![],
+        ),
+        (
+            Method::GET,
+            format!("/scim/v2/Users?redirect=https://x/?access_token={}", c(11)),
+            None,
+            vec![],
+        ),
+        (
+            Method::GET,
+            format!("/scim/v2/Users?next=%2Fcb%3Faccess_token%3D{}", c(12)),
+            None,
+            vec![],
+        ),
+        (
+            Method::GET,
+            "/scim/v2/Users".into(),
+            None,
+            vec![("referer", format!("https://admin:{}@idp/", c(13)))],
+        ),
+        (
+            Method::GET,
+            "/scim/v2/Users".into(),
+            None,
+            vec![("referer", format!("https://a/cb#access_token={}", c(14)))],
+        ),
+        (
+            Method::GET,
+            "/scim/v2/Users".into(),
+            None,
+            vec![("x-creds", c(15)), ("x-pw", c(16)), ("x-mfa-code", c(17))],
+        ),
+        (
+            Method::GET,
+            format!("/scim/v2/Users;jsessionid={}", c(18)),
+            None,
+            vec![],
+        ),
+        (
+            Method::POST,
+            "/scim/v2/.search".into(),
+            Some(json!({"ｆｉｌｔｅｒ": format!("password eq \"{}\"", c(19))}).to_string()),
+            vec![],
+        ),
+    ];
+    let mut rids = Vec::new();
+    for (m, path, body, headers) in cases.drain(..) {
+        let mut rq = app.client.request(m, app.url(&path)).bearer_auth(TOKEN);
+        for (k, v) in &headers {
+            rq = rq.header(*k, v);
+        }
+        if let Some(b) = body {
+            rq = rq.header("content-type", "application/scim+json").body(b);
+        }
+        let r = app.raw(rq).await;
+        assert!(r.status.as_u16() < 500, "{path}: {}", r.status);
+        rids.push((path, r.request_id()));
+    }
+    for (path, rid) in &rids {
+        let e = app.event_of(rid).await.to_string();
+        for i in 0..20 {
+            assert!(!e.contains(&c(i)), "{} leaked by {path}: {e}", c(i));
+        }
+    }
+    app.checkpoint_at_least(20).await;
+    for entry in std::fs::read_dir(app.dir.path()).unwrap() {
+        let bytes = std::fs::read(entry.unwrap().path()).unwrap();
+        let text = String::from_utf8_lossy(&bytes);
+        for i in 0..20 {
+            assert!(!text.contains(&c(i)), "{} is stored in clear", c(i));
+        }
+    }
+}
+
+/// Findings 5, 7, 9 and 10, from the outside review: control bytes that escape to six times
+/// their size, PATCHes whose value filters multiply, a userName and its URN-qualified twin,
+/// and a braille blank that looks like nothing.
+#[tokio::test]
+async fn findings_05_07_09_10_from_the_outside_review() {
+    let app = spawn_app().await;
+    let r = app
+        .raw(
+            app.client
+                .post(app.url("/scim/v2/Users"))
+                .bearer_auth(TOKEN)
+                .header("content-type", "application/scim+json")
+                .header("x-tabs", "\t".repeat(4000))
+                .body(vec![1u8; 200_000]),
+        )
+        .await;
+    assert_eq!(r.status, 400);
+    let e = app.event_of(&r.request_id()).await;
+    assert!(e.to_string().len() < 260 * 1024, "{}", e.to_string().len());
+    let long = format!("/scim/v2/{}/{}", "c".repeat(30_000), "d".repeat(30_000));
+    let r = app.get(&long).await;
+    let e = app.event_of(&r.request_id()).await;
+    assert!(e.to_string().len() < 260 * 1024, "{}", e.to_string().len());
+    assert!(e["target"]["type"].as_str().unwrap().len() <= 256);
+    assert!(e["operation"]["path"].as_str().unwrap().len() <= 2100);
+
+    let id = app.create_user("multi").await.id();
+    let f = (0..60)
+        .map(|i| format!("value co \"z{i}\""))
+        .collect::<Vec<_>>()
+        .join(" or ");
+    let ops: Vec<Value> = (0..10)
+        .map(|_| json!({"op": "replace", "path": format!("emails[{f}].display"), "value": "x"}))
+        .collect();
+    let r = app
+        .patch(
+            &format!("/scim/v2/Users/{id}"),
+            json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"], "Operations": ops}),
+        )
+        .await;
+    r.assert_error(400, Some("invalidFilter"));
+    assert!(
+        r.body["detail"].as_str().unwrap().contains("in all"),
+        "{}",
+        r.body
+    );
+
+    let r = app
+        .post(
+            "/scim/v2/Users",
+            json!({"userName": "a1", "urn:ietf:params:scim:schemas:core:2.0:User:userName": "b1"}),
+        )
+        .await;
+    r.assert_error(400, Some("invalidSyntax"));
+    let r = app
+        .post("/scim/v2/Users", json!({"userName": "bob\u{2800}"}))
+        .await;
+    r.assert_error(400, Some("invalidValue"));
+}
