@@ -32,6 +32,7 @@ use tokio::net::TcpListener;
 
 pub use context::Ctx;
 pub use error::ApiError;
+pub use record::Operator;
 
 /// Settings of the HTTP layer.
 #[derive(Debug, Clone)]

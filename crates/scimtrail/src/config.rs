@@ -94,6 +94,9 @@ pub struct ServeArgs {
     /// Most comparisons in one filter (invalidFilter beyond). Default 64.
     #[arg(long, env = "SCIMTRAIL_MAX_FILTER_TERMS")]
     pub max_filter_terms: Option<usize>,
+    /// Most changed versions a revert applies without an explicit `maxChanges`. Default 1000.
+    #[arg(long, env = "SCIMTRAIL_REVERT_MAX_CHANGES")]
+    pub revert_max_changes: Option<usize>,
 }
 
 /// The TOML file: every key optional.
@@ -119,6 +122,7 @@ pub struct FileConfig {
     pub body_timeout: Option<u64>,
     pub max_values: Option<usize>,
     pub max_filter_terms: Option<usize>,
+    pub revert_max_changes: Option<usize>,
 }
 
 /// The settings `serve` runs with.
@@ -143,6 +147,7 @@ pub struct Settings {
     pub body_timeout: std::time::Duration,
     pub max_values: usize,
     pub max_filter_terms: usize,
+    pub revert_max_changes: usize,
 }
 
 impl ServeArgs {
@@ -199,6 +204,10 @@ impl ServeArgs {
                 .max_values
                 .or(file.max_values)
                 .unwrap_or(scimtrail_core::schema::DEFAULT_MAX_VALUES),
+            revert_max_changes: self
+                .revert_max_changes
+                .or(file.revert_max_changes)
+                .unwrap_or(1000),
             max_filter_terms: self
                 .max_filter_terms
                 .or(file.max_filter_terms)

@@ -2,6 +2,7 @@
 
 mod audit;
 mod config;
+mod history;
 mod logkey;
 mod serve;
 mod token;
@@ -29,6 +30,12 @@ enum Command {
     /// Verify, export and prune the tamper-evident audit log.
     #[command(subcommand)]
     Audit(audit::AuditCommand),
+    /// Every version of a resource, with its changes.
+    History(history::HistoryArgs),
+    /// Write an earlier version of a resource again (undeleting it if it is deleted).
+    Restore(history::RestoreArgs),
+    /// Undo what one request, one token or an event filter did.
+    Revert(history::RevertArgs),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -41,6 +48,9 @@ fn main() -> anyhow::Result<()> {
             Command::Serve(args) => serve::run(*args).await,
             Command::Token(cmd) => token::run(cmd).await,
             Command::Audit(cmd) => audit::run(cmd).await,
+            Command::History(a) => history::history(a).await,
+            Command::Restore(a) => history::restore(a).await,
+            Command::Revert(a) => history::revert(a).await,
         }
     })
 }

@@ -38,6 +38,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         redact_attributes: s.redact_attributes.clone(),
         redact_headers: s.redact_headers.clone(),
         body_read_timeout: s.body_timeout,
+        revert_max_changes: s.revert_max_changes,
         conn: scimtrail_server::listen::ConnLimits {
             max_connections: s.max_connections,
             header_timeout: s.header_timeout,
