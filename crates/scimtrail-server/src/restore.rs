@@ -344,6 +344,9 @@ async fn run_restore(
 ) -> Result<Response, ApiError> {
     let _guard = state.locks.lock(format!("{}/{id}", ctx.tenant)).await;
     let last = latest(state, ctx, rt, id).await?;
+    if req.expected_version.is_some_and(|v| v < 1) {
+        return Err(ScimError::invalid_value("'expectedVersion' must be 1 or more").into());
+    }
     if let Some(v) = req.expected_version {
         if v != last.version {
             return Err(ScimError::precondition_failed(format!(
@@ -652,6 +655,11 @@ async fn matched_writes(
         if e["outcome"]["result"] != "success" || !(ty == "User" || ty == "Group") {
             return;
         }
+        // History reads name a version too; only writes made one.
+        let action = e["action"].as_str().unwrap_or_default();
+        if action.starts_with("audit.") || e["operation"]["method"] == "GET" {
+            return;
+        }
         if t["versionBefore"].as_i64() == Some(v) {
             return;
         }
@@ -760,17 +768,21 @@ async fn plan_resource(
         undelete: false,
         skip: false,
     };
-    if matched.contains(&1) {
+    // Did the resource exist before the earliest matched change? Not if that change created
+    // it, or brought it back from a deletion (a restore or revert that undeleted it): then
+    // undoing means deleting it again.
+    let existed_before = m0 > 1 && !snapshot(state, ctx, rt, id, m0 - 1).await?.record.deleted;
+    if !existed_before {
         if last.deleted {
             plan.skip = true;
             return Ok(plan);
         }
-        for v in 2..=last.version {
+        for v in (m0 + 1)..=last.version {
             if !matched.contains(&v) {
                 conflicts.push(later_conflict(
                     None,
                     v,
-                    format!("version {v} changed the resource after the create that is undone"),
+                    format!("version {v} changed the resource after the create or undelete that is undone"),
                 ));
             }
         }
@@ -815,6 +827,11 @@ async fn plan_resource(
         let Some(v0) = versions.iter().copied().find(|v| matched.contains(v)) else {
             continue;
         };
+        let wanted = get_path(data_at(v0 - 1).as_ref(), path);
+        if get_path(data_at(base_version).as_ref(), path) == wanted {
+            // Already what the revert would make it (reverted before, or changed back).
+            continue;
+        }
         let later: Vec<i64> = versions
             .iter()
             .copied()
@@ -828,7 +845,7 @@ async fn plan_resource(
             ));
         }
         if later.is_empty() || force {
-            set_path(&mut target, path, get_path(data_at(v0 - 1).as_ref(), path));
+            set_path(&mut target, path, wanted);
         }
     }
     if rt.name == "Group" {
@@ -866,6 +883,17 @@ async fn plan_resource(
                 continue;
             };
             let v0 = cs[first].version;
+            // Its state before v0: the last change before it, else as it was before m0.
+            let prior = cs[..first]
+                .last()
+                .map(|c| (c.op == "add").then(|| c.member.clone()));
+            let was = match prior {
+                Some(p) => p,
+                None => before.get(&mid).cloned(),
+            };
+            if members.get(&mid).map(|m| &m.value) == was.as_ref().map(|m| &m.value) {
+                continue;
+            }
             let later: Vec<i64> = cs
                 .iter()
                 .map(|c| c.version)
@@ -881,14 +909,6 @@ async fn plan_resource(
             if !later.is_empty() && !force {
                 continue;
             }
-            // Its state before v0: the last change before it, else as it was before m0.
-            let prior = cs[..first]
-                .last()
-                .map(|c| (c.op == "add").then(|| c.member.clone()));
-            let was = match prior {
-                Some(p) => p,
-                None => before.get(&mid).cloned(),
-            };
             match was {
                 Some(m) => {
                     members.insert(mid, m);
@@ -900,7 +920,22 @@ async fn plan_resource(
         }
         plan.members = Some(members);
     }
-    plan.target = Some(target);
+    // The canonical stored form again (`schemas` follows the extensions present).
+    match scimtrail_core::normalize(&state.registry, rt, &target, Some(id)) {
+        Ok(n) => plan.target = Some(n.resource),
+        Err(e) => {
+            conflicts.push(Conflict {
+                resource_type: rt.name.clone(),
+                id: id.to_string(),
+                kind: "invalidResult",
+                path: None,
+                version: None,
+                detail: format!("the reverted state would not be valid: {}", e.detail),
+                blocking: true,
+            });
+            plan.skip = true;
+        }
+    }
     Ok(plan)
 }
 
@@ -946,21 +981,24 @@ pub async fn revert(
         plans.insert(id, p);
     }
     fixups(&state, &ctx, &mut plans, &mut conflicts).await?;
+    let user_order = user_names(&state, &ctx, &plans, &mut conflicts).await?;
     let mut plan = Plan {
         conflicts,
         ..Default::default()
     };
     let mut writes = Vec::new();
     let time = crate::scim::write_now();
-    // Undeletes first (Users before Groups), then updates, then deletes.
+    // Deletes first (they free userNames), then Users in an order where no userName is
+    // taken back before its holder has let it go, then Groups (undeletes before updates).
     let mut order: Vec<&ResourcePlan> = plans.values().filter(|p| !p.skip).collect();
     order.sort_by_key(|p| {
-        let phase = match (&p.target, p.undelete) {
-            (Some(_), true) => 0,
-            (Some(_), false) => 1,
-            (None, _) => 2,
+        let phase = match (&p.target, p.rt.name == "User", p.undelete) {
+            (None, _, _) => (0, 0),
+            (Some(_), true, _) => (1, user_order.get(&p.id).copied().unwrap_or(0)),
+            (Some(_), false, true) => (2, 0),
+            (Some(_), false, false) => (3, 0),
         };
-        (phase, p.rt.name != "User", p.id.clone())
+        (phase, p.id.clone())
     });
     for p in order {
         let current = live(&state, &ctx, &p.rt, &p.id).await?;
@@ -969,7 +1007,7 @@ pub async fn revert(
             None => t.clone(),
         });
         let changes = changes_between(&state, current.as_ref().map(|c| &c.data), target.as_ref());
-        if changes.is_empty() && !p.undelete {
+        if changes.is_empty() && !p.undelete && target.is_some() {
             continue;
         }
         let (kind, action) = match (&target, p.undelete) {
@@ -1016,6 +1054,50 @@ pub async fn revert(
                     .unwrap_or_default()
             )),
         };
+        // A Group's members change by an explicit delta from what it has now: a member that
+        // this same revert deletes is removed whether its delete is written first or not.
+        let (data, members) = match (&p.members, target) {
+            (Some(want), Some(mut t)) if !p.undelete => {
+                let have: BTreeMap<String, Member> = current
+                    .as_ref()
+                    .and_then(|c| c.data.get("members"))
+                    .and_then(Value::as_array)
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|m| {
+                        let v = m.get("value")?.as_str()?.to_string();
+                        Some((
+                            v.clone(),
+                            Member {
+                                value: v,
+                                resource_type: m.get("type")?.as_str()?.to_string(),
+                                display: m
+                                    .get("display")
+                                    .and_then(Value::as_str)
+                                    .map(str::to_string),
+                            },
+                        ))
+                    })
+                    .collect();
+                if let Some(o) = t.as_object_mut() {
+                    o.remove("members");
+                }
+                let delta = MemberDelta {
+                    add: want
+                        .values()
+                        .filter(|m| have.get(&m.value) != Some(*m))
+                        .cloned()
+                        .collect(),
+                    remove: have
+                        .keys()
+                        .filter(|k| !want.contains_key(*k))
+                        .cloned()
+                        .collect(),
+                };
+                (Some(t), Some(delta))
+            }
+            (_, t) => (t, None),
+        };
         writes.push((
             ResourceWrite {
                 tenant: ctx.tenant.clone(),
@@ -1025,8 +1107,8 @@ pub async fn revert(
                 expected_version: Some(p.last.version),
                 new_version: p.last.version + 1,
                 time: time.clone(),
-                data: target,
-                members: None,
+                data,
+                members,
             },
             info,
         ));
@@ -1076,6 +1158,89 @@ pub async fn revert(
         return Ok(resp);
     }
     commit_plan(&state, &ctx, Some(head), writes, Vec::new(), body).await
+}
+
+/// The userNames the revert gives back must be free once it is applied: held by nobody outside
+/// the revert, and by no two users of it. Answers the order in which the Users' writes let
+/// each name go before another takes it; a cycle of swaps is a conflict.
+async fn user_names(
+    state: &AppState,
+    ctx: &Ctx,
+    plans: &BTreeMap<String, ResourcePlan>,
+    conflicts: &mut Vec<Conflict>,
+) -> Result<BTreeMap<String, usize>, ApiError> {
+    use scimtrail_core::username::key;
+    let name_of = |v: &Value| {
+        v.get("userName")
+            .and_then(Value::as_str)
+            .map(str::to_string)
+    };
+    let mut finals: BTreeMap<String, String> = BTreeMap::new(); // key → id
+    let mut after: BTreeMap<String, String> = BTreeMap::new(); // id → id that must go first
+    for p in plans.values().filter(|p| !p.skip && p.rt.name == "User") {
+        let Some(name) = p.target.as_ref().and_then(name_of) else {
+            continue;
+        };
+        let conflict = |detail: String| Conflict {
+            resource_type: "User".into(),
+            id: p.id.clone(),
+            kind: "userNameTaken",
+            path: Some("userName".into()),
+            version: None,
+            detail,
+            blocking: true,
+        };
+        if let Some(other) = finals.insert(key(&name), p.id.clone()) {
+            conflicts.push(conflict(format!(
+                "User {other} would end with the same userName {}",
+                Value::String(name.clone())
+            )));
+        }
+        let Some(holder) = user_name_holder(state, ctx, &name, &p.id).await? else {
+            continue;
+        };
+        let lets_go = plans.get(&holder).is_some_and(|h| {
+            !h.skip
+                && h.target
+                    .as_ref()
+                    .and_then(name_of)
+                    .is_none_or(|n| key(&n) != key(&name))
+        });
+        if lets_go {
+            after.insert(p.id.clone(), holder);
+        } else {
+            conflicts.push(conflict(format!(
+                "userName {} is now held by User {holder}",
+                Value::String(name)
+            )));
+        }
+    }
+    // Depth in the chain of who must go first; a cycle cannot be ordered.
+    let mut order = BTreeMap::new();
+    for id in after.keys() {
+        let mut depth = 0;
+        let mut cur = id.clone();
+        let mut seen = BTreeSet::new();
+        while let Some(next) = after.get(&cur) {
+            if !seen.insert(cur.clone()) {
+                conflicts.push(Conflict {
+                    resource_type: "User".into(),
+                    id: id.clone(),
+                    kind: "userNameCycle",
+                    path: Some("userName".into()),
+                    version: None,
+                    detail: "the revert swaps userNames in a cycle; revert one of them first"
+                        .into(),
+                    blocking: true,
+                });
+                break;
+            }
+            depth += 1;
+            cur = next.clone();
+        }
+        order.insert(id.clone(), depth);
+    }
+    Ok(order)
 }
 
 /// Across resources: a resource deleted by the revert leaves the groups it is in; a member

@@ -104,8 +104,21 @@ async fn history_restore_and_revert_from_the_command_line() {
         .unwrap();
     assert_eq!(now["title"], "Dev");
 
-    // Revert the PATCH request: its title goes back — but the restore changed it since, so
-    // that is a conflict the revert names, unless forced.
+    // Revert the PATCH request: its title is already back (the restore did it), so there is
+    // nothing to do; after someone else changes it again, that is a conflict the revert names.
+    let (code, out, err) = cli(&["revert", "--request-id", &rid, "--database", &db]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("applied: 0 resource(s)"), "{out}");
+    let again = json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+                       "Operations": [{"op": "replace", "path": "title", "value": "Third"}]});
+    let r = send(
+        reqwest::Method::PATCH,
+        &format!("/scim/v2/Users/{id}"),
+        Some(again),
+    )
+    .await
+    .unwrap();
+    assert_eq!(r.status(), 200);
     let (code, out, err) = cli(&["revert", "--request-id", &rid, "--database", &db]);
     assert_eq!(code, 1, "{out}");
     assert!(out.contains("conflict (blocking) laterChange"), "{out}");

@@ -530,3 +530,141 @@ async fn revert_stops_on_a_later_change_unless_forced() {
         .get("members")
         .is_none());
 }
+
+/// What an outside review of revert found: an undone undelete left a nameless live user, a
+/// filter matching history reads reverted other people's changes, `schemas` lost the
+/// extension, a taken userName only failed at apply time, and a second revert conflicted with
+/// the first.
+#[tokio::test]
+async fn revert_review_findings() {
+    let app = spawn_app().await;
+    // An undelete undone is a delete again.
+    let id = app.create_user("undo-me").await.id();
+    let p = format!("/scim/v2/Users/{id}");
+    assert_eq!(app.delete(&p).await.status, 204);
+    let r = post_json(
+        &app,
+        &format!("/audit/v1/resources/Users/{id}/restore"),
+        json!({"version": 1}),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let f = format!("requestId eq \"{}\"", r.request_id());
+    let v = post_json(&app, "/audit/v1/revert", json!({"filter": f})).await;
+    assert_eq!(v.status, 200, "{}", v.body);
+    assert_eq!(v.body["plan"]["steps"][0]["action"], "delete");
+    assert_eq!(app.get(&p).await.status, 404);
+    app.create_user("undo-me").await;
+
+    // History reads are not changes.
+    let u = app.create_user("read-only").await.id();
+    let t = app
+        .patch(
+            &format!("/scim/v2/Users/{u}"),
+            replace_op("title", json!("x")),
+        )
+        .await;
+    assert_eq!(t.status, 200);
+    let read = app
+        .get(&format!("/audit/v1/resources/Users/{u}/versions/2"))
+        .await;
+    let f = format!("requestId eq \"{}\"", read.request_id());
+    post_json(&app, "/audit/v1/revert", json!({"filter": f}))
+        .await
+        .assert_error(404, Some("noTarget"));
+    let diff = app
+        .get(&format!("/audit/v1/resources/Users/{u}/diff?from=1&to=2"))
+        .await;
+    let f = format!("requestId eq \"{}\"", diff.request_id());
+    post_json(&app, "/audit/v1/revert", json!({"filter": f}))
+        .await
+        .assert_error(404, Some("noTarget"));
+
+    // The extension and its URN in `schemas` come back together.
+    const ENT: &str = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User";
+    let e = app
+        .post(
+            "/scim/v2/Users",
+            json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User", ENT],
+                   "userName": "ent", ENT: {"department": "D"}}),
+        )
+        .await;
+    let eid = e.id();
+    let put = app
+        .put(&format!("/scim/v2/Users/{eid}"), json!({"userName": "ent"}))
+        .await;
+    assert_eq!(put.status, 200);
+    let f = format!("requestId eq \"{}\"", put.request_id());
+    let v = post_json(&app, "/audit/v1/revert", json!({"filter": f})).await;
+    assert_eq!(v.status, 200, "{}", v.body);
+    let now = app.get(&format!("/scim/v2/Users/{eid}")).await.body;
+    assert_eq!(now[ENT]["department"], "D");
+    assert!(
+        now["schemas"].as_array().unwrap().contains(&json!(ENT)),
+        "{now}"
+    );
+    // A second revert of the same request finds nothing left to do.
+    let again = post_json(&app, "/audit/v1/revert", json!({"filter": f})).await;
+    assert_eq!(again.status, 200, "{}", again.body);
+    assert!(
+        again.body["plan"]["steps"].as_array().unwrap().is_empty(),
+        "{}",
+        again.body
+    );
+    assert!(
+        again.body["plan"]["conflicts"]
+            .as_array()
+            .unwrap()
+            .is_empty(),
+        "{}",
+        again.body
+    );
+
+    // A userName taken since: a conflict in the plan, before anything is applied.
+    let gone = app.create_user("reused").await.id();
+    let d = app.delete(&format!("/scim/v2/Users/{gone}")).await;
+    app.create_user("REUSED").await;
+    let f = format!("requestId eq \"{}\"", d.request_id());
+    let dry = post_json(
+        &app,
+        "/audit/v1/revert",
+        json!({"filter": f, "dryRun": true}),
+    )
+    .await;
+    assert_eq!(
+        dry.body["plan"]["conflicts"][0]["kind"], "userNameTaken",
+        "{}",
+        dry.body
+    );
+    let r = post_json(&app, "/audit/v1/revert", json!({"filter": f})).await;
+    r.assert_error(409, None);
+    assert_eq!(app.get(&format!("/scim/v2/Users/{gone}")).await.status, 404);
+
+    // Renames that hand a name on are reverted in an order that frees each name first.
+    let idp = app.extra_token("renamer", &["scim"]).await;
+    let u1 = app.create_user("name-a").await.id();
+    let u2 = app.create_user("name-b").await.id();
+    for (u, to) in [(&u1, "name-t"), (&u2, "name-a")] {
+        let r = app
+            .raw(
+                app.client
+                    .patch(app.url(&format!("/scim/v2/Users/{u}")))
+                    .bearer_auth(&idp)
+                    .header("content-type", "application/scim+json")
+                    .body(replace_op("userName", json!(to)).to_string()),
+            )
+            .await;
+        assert_eq!(r.status, 200, "{}", r.body);
+    }
+    let f = "actor.name eq \"renamer\"";
+    let r = post_json(&app, "/audit/v1/revert", json!({"filter": f})).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(
+        app.get(&format!("/scim/v2/Users/{u1}")).await.body["userName"],
+        "name-a"
+    );
+    assert_eq!(
+        app.get(&format!("/scim/v2/Users/{u2}")).await.body["userName"],
+        "name-b"
+    );
+}
