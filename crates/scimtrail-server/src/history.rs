@@ -148,7 +148,7 @@ pub async fn versions(
     Path((endpoint, id)): Path<(String, String)>,
 ) -> Result<Response, ApiError> {
     let rt = history_type(&state, &endpoint)?;
-    latest(&state, &ctx, rt, &id).await?;
+    let last = latest(&state, &ctx, rt, &id).await?;
     let q = QueryParams::parse(&ctx)?;
     let count = match q.get("count") {
         Some(c) => c
@@ -202,6 +202,8 @@ pub async fn versions(
         .collect();
     let mut body = json!({
         "schemas": [LIST_RESPONSE_SCHEMA],
+        // Versions are numbered 1, 2, … without gaps.
+        "totalResults": last.version,
         "itemsPerPage": items.len(),
         "Resources": items,
     });

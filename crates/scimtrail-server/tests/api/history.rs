@@ -60,6 +60,7 @@ async fn every_version_is_listed_shown_and_diffed_even_after_delete() {
     // Paged.
     let r = app.get(&format!("{h}/versions?count=3")).await;
     assert_eq!(r.body["Resources"].as_array().unwrap().len(), 3);
+    assert_eq!(r.body["totalResults"], 4);
     let c = r.body["nextCursor"].as_str().unwrap().to_string();
     let r = app.get(&format!("{h}/versions?count=3&cursor={c}")).await;
     assert_eq!(r.body["Resources"][0]["version"], 4);
