@@ -25,23 +25,133 @@ pub fn generate_token() -> String {
     )
 }
 
-/// Store a token's hash under a name. Returns what was stored (never the token).
+/// Who creates or revokes a token, for its event: an operator at the command line, or the
+/// server itself (the bootstrap token).
+#[derive(Debug, Clone)]
+pub struct Admin {
+    pub actor: scimtrail_audit::Actor,
+    /// `target.system` of the event.
+    pub system: String,
+    /// How the act was asked for (`scimtrail token create`, `serve`).
+    pub via: String,
+}
+
+impl Admin {
+    /// The operator running a command (`$USER`).
+    pub fn operator(via: &str) -> Admin {
+        Admin {
+            actor: scimtrail_audit::Actor {
+                kind: scimtrail_audit::ACTOR_OPERATOR.into(),
+                name: Some(std::env::var("USER").unwrap_or_else(|_| "operator".into())),
+                ..Default::default()
+            },
+            system: gethostname(),
+            via: via.into(),
+        }
+    }
+
+    /// The server making its bootstrap token at first start.
+    pub fn system(system: &str) -> Admin {
+        Admin {
+            actor: scimtrail_audit::Actor {
+                kind: scimtrail_audit::ACTOR_SYSTEM.into(),
+                name: Some("scimtrail".into()),
+                ..Default::default()
+            },
+            system: system.into(),
+            via: "scimtrail serve".into(),
+        }
+    }
+
+    /// The event of a token act; the store fills in the token's id and name.
+    pub fn event(
+        &self,
+        action: &str,
+        tenant: &str,
+        changes: Vec<scimtrail_audit::Change>,
+    ) -> scimtrail_audit::AuditEvent {
+        let id = uuid::Uuid::now_v7().to_string();
+        scimtrail_audit::AuditEvent {
+            id: id.clone(),
+            seq: None,
+            time: scimtrail_audit::format_time(time::OffsetDateTime::now_utc()),
+            tenant: tenant.into(),
+            request_id: id,
+            actor: self.actor.clone(),
+            action: action.into(),
+            operation: scimtrail_audit::Operation {
+                method: "CLI".into(),
+                path: self.via.clone(),
+                query: None,
+                scim: None,
+            },
+            target: scimtrail_audit::Target {
+                system: self.system.clone(),
+                resource_type: Some("Token".into()),
+                ..Default::default()
+            },
+            outcome: scimtrail_audit::Outcome::from_status(200, None, None),
+            latency_ms: 0.0,
+            changes,
+            request: Default::default(),
+            response: Default::default(),
+            parent_id: None,
+            leaf_hash: None,
+        }
+    }
+}
+
+fn gethostname() -> String {
+    gethostname::gethostname().to_string_lossy().into_owned()
+}
+
+/// Store a token's hash under a name, with its `token.create` event. Returns what was stored
+/// (never the token).
 pub async fn create_token(
     store: &dyn Store,
     token: &str,
     name: &str,
     scopes: &[&str],
     tenant: &str,
+    by: &Admin,
+    action: &str,
 ) -> StoreResult<TokenInfo> {
+    let scopes: Vec<String> = scopes.iter().map(|s| s.to_string()).collect();
+    let event = by.event(
+        action,
+        tenant,
+        vec![scimtrail_audit::Change {
+            op: "add".into(),
+            path: "scopes".into(),
+            old: serde_json::Value::Null,
+            new: serde_json::json!(scopes),
+        }],
+    );
     store
-        .create_token(NewToken {
-            id: uuid::Uuid::now_v7().to_string(),
-            name: name.into(),
-            hash_hex: hash_token(token),
-            scopes: scopes.iter().map(|s| s.to_string()).collect(),
-            tenant: tenant.into(),
-            created: scimtrail_audit::format_time(time::OffsetDateTime::now_utc()),
-        })
+        .create_token(
+            NewToken {
+                id: uuid::Uuid::now_v7().to_string(),
+                name: name.into(),
+                hash_hex: hash_token(token),
+                scopes,
+                tenant: tenant.into(),
+                created: scimtrail_audit::format_time(time::OffsetDateTime::now_utc()),
+            },
+            event,
+        )
+        .await
+}
+
+/// Revoke a token by id, or by a name only one active token has, with its `token.revoke`
+/// event.
+pub async fn revoke_token(
+    store: &dyn Store,
+    id_or_name: &str,
+    tenant: &str,
+    by: &Admin,
+) -> StoreResult<scimtrail_store::Revoked> {
+    store
+        .revoke_token(id_or_name, by.event("token.revoke", tenant, vec![]))
         .await
 }
 
@@ -52,18 +162,38 @@ pub async fn bootstrap(
     store: &dyn Store,
     from_env: Option<&str>,
     tenant: &str,
+    system: &str,
 ) -> StoreResult<Option<String>> {
     if store.token_count().await? > 0 {
         return Ok(None);
     }
+    let by = Admin::system(system);
     match from_env.filter(|t| !t.is_empty()) {
         Some(t) => {
-            create_token(store, t, "bootstrap", ADMIN_SCOPES, tenant).await?;
+            create_token(
+                store,
+                t,
+                "bootstrap",
+                ADMIN_SCOPES,
+                tenant,
+                &by,
+                "token.bootstrap",
+            )
+            .await?;
             Ok(None)
         }
         None => {
             let t = generate_token();
-            create_token(store, &t, "bootstrap", ADMIN_SCOPES, tenant).await?;
+            create_token(
+                store,
+                &t,
+                "bootstrap",
+                ADMIN_SCOPES,
+                tenant,
+                &by,
+                "token.bootstrap",
+            )
+            .await?;
             Ok(Some(t))
         }
     }

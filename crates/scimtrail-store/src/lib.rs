@@ -221,12 +221,16 @@ pub trait Store: Send + Sync + 'static {
         event: AuditEvent,
     ) -> StoreResult<PruneReport>;
 
-    /// Tokens: stored as SHA-256 hashes only.
+    /// Tokens: stored as SHA-256 hashes only. Creating and revoking one is an administrative
+    /// act: its event is committed with it, in one transaction, with the token's id and name
+    /// as the event's `target.id` and `target.display` (never its value or hash).
     async fn token_count(&self) -> StoreResult<i64>;
-    async fn create_token(&self, token: NewToken) -> StoreResult<TokenInfo>;
+    async fn create_token(&self, token: NewToken, event: AuditEvent) -> StoreResult<TokenInfo>;
     async fn find_token(&self, hash_hex: &str) -> StoreResult<Option<TokenInfo>>;
     async fn list_tokens(&self) -> StoreResult<Vec<TokenInfo>>;
-    async fn revoke_token(&self, id_or_name: &str) -> StoreResult<bool>;
+    /// Revoke the active token with this id, or the one active token with this name. Several
+    /// active tokens of that name are [`Revoked::Ambiguous`]: nothing is revoked.
+    async fn revoke_token(&self, id_or_name: &str, event: AuditEvent) -> StoreResult<Revoked>;
 
     /// Whether the backend answers (for `/readyz`).
     async fn ping(&self) -> StoreResult<()>;

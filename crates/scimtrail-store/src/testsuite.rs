@@ -1806,14 +1806,48 @@ pub async fn tokens(store: &dyn Store) {
     };
     let t1 = new("t1", "okta", "aa", 1);
     let t2 = new("t2", "azure", "bb", 2);
+    let ev = |action: &str| event(TENANT, &format!("req-{action}"), action);
+    let size = store.tree_size().await.expect("size");
     assert_eq!(
-        store.create_token(t1.clone()).await.expect("create"),
+        store
+            .create_token(t1.clone(), ev("token.create"))
+            .await
+            .expect("create"),
         info(&t1)
     );
     assert_eq!(
-        store.create_token(t2.clone()).await.expect("create"),
+        store
+            .create_token(t2.clone(), ev("token.create"))
+            .await
+            .expect("create"),
         info(&t2)
     );
+    // Each create is an event naming the token, never its hash.
+    assert_eq!(store.tree_size().await.expect("size"), size + 2);
+    let page = store
+        .events(
+            TENANT,
+            &EventQuery {
+                filter: Some(filter(r#"action eq "token.create""#)),
+                count: 10,
+                after_seq: None,
+                ascending: true,
+            },
+        )
+        .await
+        .expect("events");
+    let named: Vec<(&str, &str)> = page
+        .items
+        .iter()
+        .map(|e| {
+            (
+                e["target"]["id"].as_str().unwrap_or_default(),
+                e["target"]["display"].as_str().unwrap_or_default(),
+            )
+        })
+        .collect();
+    assert_eq!(named, vec![("t1", "okta"), ("t2", "azure")]);
+    assert!(!page.items.iter().any(|e| e.to_string().contains("\"aa\"")));
     assert_eq!(store.token_count().await.expect("count"), 2);
     assert_eq!(found(store, "aa").await, Some(info(&t1)));
     assert_eq!(found(store, "bb").await, Some(info(&t2)));
@@ -1823,26 +1857,51 @@ pub async fn tokens(store: &dyn Store) {
         vec![info(&t1), info(&t2)]
     );
 
-    assert!(store.revoke_token("t1").await.expect("revoke"), "by id");
+    let revoke = |w: &'static str| async move {
+        store
+            .revoke_token(w, ev("token.revoke"))
+            .await
+            .expect("revoke")
+    };
+    assert!(
+        matches!(revoke("t1").await, Revoked::Token(t) if t.id == "t1"),
+        "by id"
+    );
     assert_eq!(found(store, "aa").await, None);
     assert_eq!(found(store, "bb").await, Some(info(&t2)));
-    assert!(!store.revoke_token("t1").await.expect("revoke"), "twice");
+    assert_eq!(revoke("t1").await, Revoked::NotFound, "twice");
+    // Two active tokens of one name: neither is revoked by that name.
+    let t3 = new("t3", "azure", "cc", 3);
+    store
+        .create_token(t3.clone(), ev("token.create"))
+        .await
+        .expect("create");
+    let before = store.tree_size().await.expect("size");
+    assert!(matches!(revoke("azure").await, Revoked::Ambiguous(ts) if ts.len() == 2));
+    assert_eq!(
+        store.tree_size().await.expect("size"),
+        before,
+        "a refusal writes nothing"
+    );
+    assert_eq!(found(store, "bb").await, Some(info(&t2)));
+    assert!(matches!(revoke("t3").await, Revoked::Token(_)));
     assert!(
-        store.revoke_token("azure").await.expect("revoke"),
+        matches!(revoke("azure").await, Revoked::Token(t) if t.id == "t2"),
         "by name"
     );
     assert_eq!(found(store, "bb").await, None);
-    assert!(!store.revoke_token("nope").await.expect("revoke"));
+    assert_eq!(revoke("nope").await, Revoked::NotFound);
+    assert_eq!(store.tree_size().await.expect("size"), before + 2);
 
     let listed = store.list_tokens().await.expect("list");
-    assert_eq!(listed.len(), 2);
-    for (t, expected) in listed.iter().zip([&t1, &t2]) {
+    assert_eq!(listed.len(), 3);
+    for (t, expected) in listed.iter().zip([&t1, &t2, &t3]) {
         assert!(t.revoked.is_some(), "{} is marked revoked", t.id);
         let mut t = t.clone();
         t.revoked = None;
         assert_eq!(t, info(expected));
     }
-    assert_eq!(store.token_count().await.expect("count"), 2);
+    assert_eq!(store.token_count().await.expect("count"), 3);
     store.ping().await.expect("ping");
 }
 

@@ -143,6 +143,16 @@ pub struct TokenInfo {
     pub revoked: Option<String>,
 }
 
+/// What a revoke did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Revoked {
+    Token(TokenInfo),
+    /// No active token has that id or name.
+    NotFound,
+    /// Several active tokens have that name; revoke one by id.
+    Ambiguous(Vec<TokenInfo>),
+}
+
 /// A signed checkpoint as stored: the tree head and its C2SP signed note.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StoredCheckpoint {

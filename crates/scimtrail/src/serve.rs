@@ -56,8 +56,13 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         origin: s.log_origin.clone(),
     };
     let env_token = std::env::var("SCIMTRAIL_BOOTSTRAP_TOKEN").ok();
-    if let Some(token) =
-        auth::bootstrap(store.as_ref(), env_token.as_deref(), &config.tenant).await?
+    if let Some(token) = auth::bootstrap(
+        store.as_ref(),
+        env_token.as_deref(),
+        &config.tenant,
+        &config.system_name,
+    )
+    .await?
     {
         // Printed once, to stdout only; only its hash is stored.
         println!("bootstrap admin token (shown once, store it now): {token}");

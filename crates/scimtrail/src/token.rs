@@ -60,8 +60,17 @@ pub async fn run(cmd: TokenCommand) -> anyhow::Result<()> {
             let store = open(&db).await?;
             let token = auth::generate_token();
             let scopes: Vec<&str> = scopes.iter().map(String::as_str).collect();
-            let info =
-                auth::create_token(store.as_ref(), &token, &name, &scopes, "default").await?;
+            let by = auth::Admin::operator("scimtrail token create");
+            let info = auth::create_token(
+                store.as_ref(),
+                &token,
+                &name,
+                &scopes,
+                "default",
+                &by,
+                "token.create",
+            )
+            .await?;
             if json {
                 println!(
                     "{}",
@@ -100,9 +109,22 @@ pub async fn run(cmd: TokenCommand) -> anyhow::Result<()> {
             }
         }
         TokenCommand::Revoke { id_or_name, db } => {
-            let revoked = open(&db).await?.revoke_token(&id_or_name).await?;
-            anyhow::ensure!(revoked, "no active token with id or name {id_or_name:?}");
-            println!("revoked {id_or_name}");
+            let store = open(&db).await?;
+            let by = auth::Admin::operator("scimtrail token revoke");
+            match auth::revoke_token(store.as_ref(), &id_or_name, "default", &by).await? {
+                scimtrail_store::Revoked::Token(t) => println!("revoked {} ({})", t.name, t.id),
+                scimtrail_store::Revoked::NotFound => {
+                    anyhow::bail!("no active token with id or name {id_or_name:?}")
+                }
+                scimtrail_store::Revoked::Ambiguous(ts) => anyhow::bail!(
+                    "{} active tokens are named {id_or_name:?}; revoke one by id: {}",
+                    ts.len(),
+                    ts.iter()
+                        .map(|t| t.id.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            }
         }
     }
     Ok(())

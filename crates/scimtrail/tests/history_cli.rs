@@ -154,3 +154,90 @@ async fn history_restore_and_revert_from_the_command_line() {
         .all(|e| e["actor"]["name"] == "ops-alice"));
     server.terminate();
 }
+
+/// Token administration is audited (issue 7, item 7): the bootstrap, each create and each
+/// revoke is an event naming the token's id and name, never its value; a name that several
+/// active tokens share revokes nothing.
+#[tokio::test]
+async fn token_administration_is_audited() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = common::start(dir.path(), &[]);
+    let db = format!("sqlite://{}/scimtrail.db", dir.path().display());
+    let mut ids = Vec::new();
+    let mut values = Vec::new();
+    for _ in 0..2 {
+        let (code, out, err) = cli(&[
+            "token",
+            "create",
+            "--name",
+            "dup",
+            "--json",
+            "--database",
+            &db,
+        ]);
+        assert_eq!(code, 0, "{err}");
+        let v: Value = serde_json::from_str(out.trim()).unwrap();
+        ids.push(v["id"].as_str().unwrap().to_string());
+        values.push(v["token"].as_str().unwrap().to_string());
+    }
+    let (code, _, err) = cli(&["token", "revoke", "dup", "--database", &db]);
+    assert_eq!(code, 1);
+    assert!(err.contains("2 active tokens are named \"dup\""), "{err}");
+    let (code, out, err) = cli(&["token", "revoke", &ids[0], "--database", &db]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains(&ids[0]), "{out}");
+    let (code, _, err) = cli(&["token", "revoke", "dup", "--database", &db]);
+    assert_eq!(code, 0, "now one is left: {err}");
+
+    let c = common::client();
+    let events: Value = c
+        .get(server.url(
+            "/audit/v1/events?count=100&sortOrder=ascending&filter=target.type%20eq%20%22Token%22",
+        ))
+        .bearer_auth(common::TOKEN)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let got: Vec<(String, String, String, String)> = events["Resources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            (
+                e["action"].as_str().unwrap().to_string(),
+                e["actor"]["kind"].as_str().unwrap().to_string(),
+                e["target"]["id"].as_str().unwrap().to_string(),
+                e["target"]["display"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(got.len(), 5, "{got:?}");
+    assert_eq!(
+        (got[0].0.as_str(), got[0].1.as_str(), got[0].3.as_str()),
+        ("token.bootstrap", "system", "bootstrap")
+    );
+    assert_eq!(
+        (got[1].0.as_str(), got[1].2.as_str()),
+        ("token.create", ids[0].as_str())
+    );
+    assert_eq!(
+        (got[2].0.as_str(), got[2].2.as_str()),
+        ("token.create", ids[1].as_str())
+    );
+    assert_eq!(
+        (got[3].0.as_str(), got[3].1.as_str(), got[3].2.as_str()),
+        ("token.revoke", "operator", ids[0].as_str())
+    );
+    assert_eq!(
+        (got[4].0.as_str(), got[4].2.as_str()),
+        ("token.revoke", ids[1].as_str())
+    );
+    let text = events.to_string();
+    for v in values.iter().chain([&common::TOKEN.to_string()]) {
+        assert!(!text.contains(v.as_str()), "a token value in the log");
+    }
+    server.terminate();
+}

@@ -240,7 +240,7 @@ async fn verify_names_every_kind_of_tampering() {
                 r.get(0)
             })
             .unwrap();
-        let changed = vals.replacen("t6@example.com", "x6@example.com", 1);
+        let changed = vals.replacen("@example.com", "@exampl3.com", 1);
         assert_ne!(vals, changed);
         c.execute(
             "UPDATE audit_payloads SET vals = ? WHERE seq = 6",

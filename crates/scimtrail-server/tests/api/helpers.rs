@@ -73,7 +73,7 @@ pub async fn spawn_with(config: ServerConfig) -> TestApp {
     let store = scimtrail_store_sql::connect(&url, registry.clone())
         .await
         .unwrap();
-    auth::bootstrap(store.as_ref(), Some(TOKEN), "default")
+    auth::bootstrap(store.as_ref(), Some(TOKEN), "default", "test-system")
         .await
         .unwrap();
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -127,9 +127,18 @@ impl TestApp {
     /// Another token, with these scopes; returns the token.
     pub async fn extra_token(&self, name: &str, scopes: &[&str]) -> String {
         let token = format!("{name}-token-{}", uuid_like());
-        auth::create_token(self.store.as_ref(), &token, name, scopes, "default")
-            .await
-            .unwrap();
+        let by = auth::Admin::operator("test");
+        auth::create_token(
+            self.store.as_ref(),
+            &token,
+            name,
+            scopes,
+            "default",
+            &by,
+            "token.create",
+        )
+        .await
+        .unwrap();
         token
     }
 

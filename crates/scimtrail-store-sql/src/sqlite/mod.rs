@@ -345,8 +345,15 @@ impl Store for SqliteStore {
     async fn token_count(&self) -> StoreResult<i64> {
         self.reader.run(tokens::count).await
     }
-    async fn create_token(&self, token: NewToken) -> StoreResult<TokenInfo> {
-        tokens::create(&self.writer, token).await
+    async fn create_token(&self, token: NewToken, event: AuditEvent) -> StoreResult<TokenInfo> {
+        match self
+            .committer
+            .submit(writer::Job::CreateToken(token, event))
+            .await?
+        {
+            writer::Output::Token(t) => Ok(t),
+            _ => Err(StoreError::Backend("unexpected writer answer".into())),
+        }
     }
     async fn find_token(&self, hash_hex: &str) -> StoreResult<Option<TokenInfo>> {
         let h = hash_hex.to_string();
@@ -355,8 +362,19 @@ impl Store for SqliteStore {
     async fn list_tokens(&self) -> StoreResult<Vec<TokenInfo>> {
         self.reader.run(tokens::list).await
     }
-    async fn revoke_token(&self, id_or_name: &str) -> StoreResult<bool> {
-        tokens::revoke(&self.writer, id_or_name).await
+    async fn revoke_token(
+        &self,
+        id_or_name: &str,
+        event: AuditEvent,
+    ) -> StoreResult<scimtrail_store::Revoked> {
+        match self
+            .committer
+            .submit(writer::Job::RevokeToken(id_or_name.to_string(), event))
+            .await?
+        {
+            writer::Output::Revoked(r) => Ok(r),
+            _ => Err(StoreError::Backend("unexpected writer answer".into())),
+        }
     }
     async fn ping(&self) -> StoreResult<()> {
         self.reader

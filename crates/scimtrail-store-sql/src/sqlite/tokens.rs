@@ -1,12 +1,9 @@
 //! API tokens. Only the SHA-256 of a token is ever stored.
 
 use rusqlite::{params, Connection, OptionalExtension};
-use scimtrail_store::{NewToken, StoreResult, TokenInfo};
-use sqlx::SqlitePool;
+use scimtrail_store::{NewToken, Revoked, StoreResult, TokenInfo};
 
 use super::write::db;
-
-use crate::backend;
 
 type Row = (String, String, String, String, String, Option<String>);
 
@@ -39,19 +36,22 @@ fn row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Row> {
     ))
 }
 
-pub async fn create(pool: &SqlitePool, t: NewToken) -> StoreResult<TokenInfo> {
-    sqlx::query(
+/// Insert a token (on the writer, in the transaction of its event).
+pub fn insert(conn: &Connection, t: NewToken) -> StoreResult<TokenInfo> {
+    conn.prepare_cached(
         "INSERT INTO tokens (id, name, hash, scopes, tenant, created) VALUES (?, ?, ?, ?, ?, ?)",
     )
-    .bind(&t.id)
-    .bind(&t.name)
-    .bind(&t.hash_hex)
-    .bind(t.scopes.join(" "))
-    .bind(&t.tenant)
-    .bind(&t.created)
-    .execute(pool)
-    .await
-    .map_err(backend)?;
+    .and_then(|mut s| {
+        s.execute(params![
+            t.id,
+            t.name,
+            t.hash_hex,
+            t.scopes.join(" "),
+            t.tenant,
+            t.created
+        ])
+    })
+    .map_err(db)?;
     Ok(TokenInfo {
         id: t.id,
         name: t.name,
@@ -79,15 +79,32 @@ pub fn list(conn: &Connection) -> StoreResult<Vec<TokenInfo>> {
     rows.map(|r| r.map(info).map_err(db)).collect()
 }
 
-pub async fn revoke(pool: &SqlitePool, id_or_name: &str) -> StoreResult<bool> {
+/// Revoke by id, or by a name that exactly one active token has (on the writer).
+pub fn revoke(conn: &Connection, id_or_name: &str) -> StoreResult<Revoked> {
+    let mut s = conn
+        .prepare_cached(&format!(
+            "SELECT {COLS} FROM tokens WHERE (id = ?1 OR name = ?1) AND revoked IS NULL \
+             ORDER BY id = ?1 DESC, created"
+        ))
+        .map_err(db)?;
+    let found: Vec<TokenInfo> = s
+        .query_map(params![id_or_name], row)
+        .map_err(db)?
+        .map(|r| r.map(info).map_err(db))
+        .collect::<StoreResult<_>>()?;
+    let one = match found.as_slice() {
+        [] => return Ok(Revoked::NotFound),
+        // An id names one token, even if other tokens carry it as their name.
+        [first, ..] if first.id == id_or_name => first.clone(),
+        [only] => only.clone(),
+        _ => return Ok(Revoked::Ambiguous(found)),
+    };
     let now = scimtrail_audit::format_time(time::OffsetDateTime::now_utc());
-    let r =
-        sqlx::query("UPDATE tokens SET revoked = ? WHERE (id = ? OR name = ?) AND revoked IS NULL")
-            .bind(now)
-            .bind(id_or_name)
-            .bind(id_or_name)
-            .execute(pool)
-            .await
-            .map_err(backend)?;
-    Ok(r.rows_affected() > 0)
+    conn.prepare_cached("UPDATE tokens SET revoked = ? WHERE id = ?")
+        .and_then(|mut s| s.execute(params![now, one.id]))
+        .map_err(db)?;
+    Ok(Revoked::Token(TokenInfo {
+        revoked: Some(now),
+        ..one
+    }))
 }

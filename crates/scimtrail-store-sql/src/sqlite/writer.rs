@@ -25,7 +25,8 @@ use std::time::Duration;
 use rusqlite::{Connection, TransactionBehavior};
 use scimtrail_audit::AuditEvent;
 use scimtrail_store::{
-    CheckpointSigner, PruneReport, ResourceWrite, StoreError, StoreResult, StoredCheckpoint,
+    CheckpointSigner, NewToken, PruneReport, ResourceWrite, Revoked, StoreError, StoreResult,
+    StoredCheckpoint, TokenInfo,
 };
 use tokio::sync::{mpsc, oneshot};
 
@@ -71,6 +72,8 @@ pub enum Job {
     },
     /// Runs alone, between batches.
     Checkpoint(CheckpointSigner, String),
+    CreateToken(NewToken, AuditEvent),
+    RevokeToken(String, AuditEvent),
 }
 
 // Moved once through a channel per job; boxing the event would only add an allocation.
@@ -80,6 +83,8 @@ pub enum Output {
     Events(Vec<AuditEvent>),
     Pruned(PruneReport),
     Checkpoint(Option<StoredCheckpoint>),
+    Token(TokenInfo),
+    Revoked(Revoked),
 }
 
 struct Pending {
@@ -220,6 +225,23 @@ fn exec(conn: &Connection, job: Job, seq: i64) -> StoreResult<(Output, i64)> {
             Ok((Output::Events(events), used))
         }
         Job::Append(e) => Ok((Output::Event(write::append(conn, e, seq)?), 1)),
+        Job::CreateToken(t, mut e) => {
+            let info = super::tokens::insert(conn, t)?;
+            e.target.id = Some(info.id.clone());
+            e.target.display = Some(info.name.clone());
+            write::append(conn, e, seq)?;
+            Ok((Output::Token(info), 1))
+        }
+        Job::RevokeToken(which, mut e) => match super::tokens::revoke(conn, &which)? {
+            Revoked::Token(info) => {
+                e.target.id = Some(info.id.clone());
+                e.target.display = Some(info.name.clone());
+                write::append(conn, e, seq)?;
+                Ok((Output::Revoked(Revoked::Token(info)), 1))
+            }
+            // Nothing changed, so no event here: the caller reports the refusal.
+            other => Ok((Output::Revoked(other), 0)),
+        },
         Job::Prune {
             before,
             dry_run,
