@@ -11,6 +11,7 @@ mod audit_api;
 pub mod auth;
 mod context;
 mod error;
+pub mod floods;
 mod history;
 pub mod listen;
 mod locks;
@@ -67,6 +68,9 @@ pub struct ServerConfig {
     pub event_limits: scimtrail_audit::bound::EventLimits,
     /// A revert that would change more resource versions than this needs `maxChanges`.
     pub revert_max_changes: usize,
+    /// Failed authentications recorded one by one per source address and minute; beyond,
+    /// 429 and one summary event per address and minute.
+    pub auth_failures_per_minute: u64,
 }
 
 impl Default for ServerConfig {
@@ -86,6 +90,7 @@ impl Default for ServerConfig {
             conn: listen::ConnLimits::default(),
             event_limits: Default::default(),
             revert_max_changes: 1000,
+            auth_failures_per_minute: 60,
         }
     }
 }
@@ -102,6 +107,7 @@ pub struct AppState {
     /// The log's signing key and checkpoint origin.
     pub log: Arc<transparency::LogIdentity>,
     pub metrics: Arc<metrics::Metrics>,
+    pub auth_failures: Arc<floods::AuthFailures>,
 }
 
 impl AppState {
@@ -112,6 +118,7 @@ impl AppState {
             .flat_map(|rt| registry.secret_attribute_names(rt))
             .chain(config.redact_attributes.iter().cloned())
             .collect();
+        let auth_failures = Arc::new(floods::AuthFailures::new(config.auth_failures_per_minute));
         AppState {
             store,
             registry,
@@ -122,6 +129,7 @@ impl AppState {
             config: Arc::new(config),
             locks: Arc::default(),
             metrics: Arc::default(),
+            auth_failures,
         }
     }
 
@@ -193,6 +201,10 @@ async fn readyz(axum::extract::State(state): axum::extract::State<AppState>) -> 
     }
 }
 
+fn stopped_again(stop: &tokio::sync::watch::Sender<bool>) -> tokio::sync::watch::Receiver<bool> {
+    stop.subscribe()
+}
+
 /// Serve on an already bound listener until `shutdown` resolves; requests in flight finish.
 /// Checkpoints are signed meanwhile, and once more after the last request.
 pub async fn serve<F>(listener: TcpListener, state: AppState, shutdown: F) -> std::io::Result<()>
@@ -207,10 +219,15 @@ where
         state.config.checkpoint_interval,
         stopped,
     ));
+    let summaries = tokio::spawn(record::summarise_floods(
+        state.clone(),
+        stopped_again(&stop),
+    ));
     let limits = state.config.conn.clone();
     let metrics = state.metrics.clone();
     let served = listen::run(listener, app(state), limits, metrics, shutdown).await;
     let _ = stop.send(true);
+    let _ = summaries.await;
     let _ = checkpointer.await;
     served
 }

@@ -237,6 +237,24 @@ async fn handle(state: AppState, rid: String, req: Request, next: Next) -> Respo
         Err(e) => {
             let mut info = classify(&ctx.method, &ctx.path);
             if e.status == 401 || e.detail.contains("Authorization header") {
+                // Past the rate for its address, a failure is answered 429 and only counted:
+                // a summary event records how many there were.
+                let ip = ctx.actor.ip.as_deref().and_then(|i| i.parse().ok());
+                if let Some(ip) = ip.filter(|ip| !state.auth_failures.admit(*ip)) {
+                    let secs = state.auth_failures.retry_after(ip);
+                    let mut resp = scim_response(&ScimError::new(
+                        429,
+                        None,
+                        "too many failed authentications from this address; retry later",
+                    ));
+                    if let Ok(v) = HeaderValue::from_str(&secs.to_string()) {
+                        resp.headers_mut().insert(header::RETRY_AFTER, v);
+                    }
+                    if let Ok(v) = HeaderValue::from_str(&ctx.request_id) {
+                        resp.headers_mut().insert(REQUEST_ID, v);
+                    }
+                    return resp;
+                }
                 info.action = "auth.failure".into();
                 // Anyone can send these: keep the body's digest and size, never the body.
                 if !ctx.body.is_empty() {
@@ -360,6 +378,49 @@ async fn finish(state: &AppState, ctx: &Ctx, resp: Response, info: Option<EventI
         "request"
     );
     out.into_response()
+}
+
+/// Every few seconds, and once more at shutdown: one `auth.failure.suppressed` event per
+/// address whose failed authentications went past the rate in its last minute.
+pub async fn summarise_floods(state: AppState, mut stop: tokio::sync::watch::Receiver<bool>) {
+    loop {
+        let stopping = tokio::select! {
+            _ = tokio::time::sleep(std::time::Duration::from_secs(5)) => false,
+            _ = stop.changed() => true,
+        };
+        for (ip, suppressed, total) in state.auth_failures.drain_due(stopping) {
+            let mut info = classify("", "");
+            info.action = "auth.failure.suppressed".into();
+            info.detail = Some(format!(
+                "{suppressed} of {total} failed authentications from {ip} in one minute were answered 429 and not recorded one by one"
+            ));
+            let ctx = Ctx {
+                request_id: uuid::Uuid::now_v7().to_string(),
+                started: Instant::now(),
+                tenant: state.config.tenant.clone(),
+                method: String::new(),
+                path: String::new(),
+                query: None,
+                raw_query: None,
+                actor: Actor {
+                    kind: ACTOR_ANONYMOUS.into(),
+                    ip: Some(ip.to_string()),
+                    ..Default::default()
+                },
+                scopes: vec![],
+                request: Payload::default(),
+                body: Bytes::new(),
+                scim_base: String::new(),
+            };
+            let event = ctx.event(&state, info, 429, None, Payload::default());
+            if let Err(e) = state.store.append_event(event).await {
+                tracing::error!(error = %e, "cannot record the summary of suppressed failures");
+            }
+        }
+        if stopping {
+            return;
+        }
+    }
 }
 
 /// The response as an event keeps it.

@@ -97,6 +97,10 @@ pub struct ServeArgs {
     /// Most changed versions a revert applies without an explicit `maxChanges`. Default 1000.
     #[arg(long, env = "SCIMTRAIL_REVERT_MAX_CHANGES")]
     pub revert_max_changes: Option<usize>,
+    /// Failed authentications recorded one by one per source address and minute; beyond,
+    /// 429 and one summary event. Default 60.
+    #[arg(long, env = "SCIMTRAIL_AUTH_FAILURES_PER_MINUTE")]
+    pub auth_failures_per_minute: Option<u64>,
 }
 
 /// The TOML file: every key optional.
@@ -123,6 +127,7 @@ pub struct FileConfig {
     pub max_values: Option<usize>,
     pub max_filter_terms: Option<usize>,
     pub revert_max_changes: Option<usize>,
+    pub auth_failures_per_minute: Option<u64>,
 }
 
 /// The settings `serve` runs with.
@@ -148,6 +153,7 @@ pub struct Settings {
     pub max_values: usize,
     pub max_filter_terms: usize,
     pub revert_max_changes: usize,
+    pub auth_failures_per_minute: u64,
 }
 
 impl ServeArgs {
@@ -204,6 +210,10 @@ impl ServeArgs {
                 .max_values
                 .or(file.max_values)
                 .unwrap_or(scimtrail_core::schema::DEFAULT_MAX_VALUES),
+            auth_failures_per_minute: self
+                .auth_failures_per_minute
+                .or(file.auth_failures_per_minute)
+                .unwrap_or(60),
             revert_max_changes: self
                 .revert_max_changes
                 .or(file.revert_max_changes)

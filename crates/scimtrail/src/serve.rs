@@ -39,6 +39,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         redact_headers: s.redact_headers.clone(),
         body_read_timeout: s.body_timeout,
         revert_max_changes: s.revert_max_changes,
+        auth_failures_per_minute: s.auth_failures_per_minute,
         conn: scimtrail_server::listen::ConnLimits {
             max_connections: s.max_connections,
             header_timeout: s.header_timeout,

@@ -17,7 +17,8 @@ pub struct TestApp {
     /// Keeps the database directory alive as long as the server.
     pub dir: TempDir,
     pub store: Arc<dyn scimtrail_store::Store>,
-    _shutdown: oneshot::Sender<()>,
+    shutdown: Option<oneshot::Sender<()>>,
+    served: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
 }
 
 pub struct Resp {
@@ -81,7 +82,7 @@ pub async fn spawn_with(config: ServerConfig) -> TestApp {
     let store_handle: Arc<dyn scimtrail_store::Store> = store.clone();
     let state = AppState::new(store.clone(), registry, config);
     let (tx, rx) = oneshot::channel::<()>();
-    tokio::spawn(scimtrail_server::serve(listener, state, async {
+    let served = tokio::spawn(scimtrail_server::serve(listener, state, async {
         let _ = rx.await;
     }));
     TestApp {
@@ -89,7 +90,8 @@ pub async fn spawn_with(config: ServerConfig) -> TestApp {
         client: reqwest::Client::new(),
         dir,
         store: store_handle,
-        _shutdown: tx,
+        shutdown: Some(tx),
+        served: Some(served),
     }
 }
 
@@ -122,6 +124,16 @@ impl TestApp {
 
     pub async fn raw(&self, req: reqwest::RequestBuilder) -> Resp {
         into_resp(req.send().await.unwrap()).await
+    }
+
+    /// Stop the server as SIGTERM would, and wait until it has finished.
+    pub async fn stop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        if let Some(s) = self.served.take() {
+            let _ = s.await;
+        }
     }
 
     /// Another token, with these scopes; returns the token.

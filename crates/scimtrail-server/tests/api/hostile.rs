@@ -1117,3 +1117,66 @@ async fn findings_05_07_09_10_from_the_outside_review() {
         .await;
     r.assert_error(400, Some("invalidValue"));
 }
+
+/// Issue 7, item 9: failed authentications flood the log no more. Past the rate per address
+/// they are answered 429 with Retry-After and counted; one summary event records how many.
+#[tokio::test]
+async fn failed_authentications_are_rate_limited_per_address() {
+    let mut app = spawn_with(scimtrail_server::ServerConfig {
+        auth_failures_per_minute: 5,
+        ..Default::default()
+    })
+    .await;
+    let mut statuses = Vec::new();
+    for _ in 0..8 {
+        let r = app
+            .raw(
+                app.client
+                    .get(app.url("/scim/v2/Users"))
+                    .bearer_auth("wrong"),
+            )
+            .await;
+        if r.status == 429 {
+            assert!(r.header("retry-after").is_some());
+            r.assert_error(429, None);
+        }
+        statuses.push(r.status.as_u16());
+    }
+    assert_eq!(statuses, [401, 401, 401, 401, 401, 429, 429, 429]);
+    // A valid token from the same address still works.
+    assert_eq!(app.get("/scim/v2/Users").await.status, 200);
+    let f = |a: &str| {
+        format!(
+            "/audit/v1/events?filter={}",
+            enc(&format!("action eq \"{a}\""))
+        )
+    };
+    let r = app.get(&f("auth.failure")).await;
+    assert_eq!(r.body["Resources"].as_array().unwrap().len(), 5);
+    app.stop().await;
+    let page = app
+        .store
+        .events(
+            "default",
+            &scimtrail_store::EventQuery {
+                filter: Some(
+                    scimtrail_core::Filter::parse("action eq \"auth.failure.suppressed\"").unwrap(),
+                ),
+                count: 10,
+                after_seq: None,
+                ascending: true,
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(page.items.len(), 1);
+    let e = &page.items[0];
+    assert_eq!(e["actor"]["ip"], "127.0.0.1");
+    assert!(
+        e["outcome"]["detail"]
+            .as_str()
+            .unwrap()
+            .starts_with("3 of 8"),
+        "{e}"
+    );
+}
