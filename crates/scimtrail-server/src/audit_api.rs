@@ -27,6 +27,7 @@ pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/events", get(events))
         .route("/events/{id}", get(event))
+        .route("/requests/{request_id}", get(trace))
         .route("/events/{id}/proof", get(transparency::proof))
         .route("/events/{id}/leaf", get(transparency::leaf))
         .route("/checkpoint", get(transparency::checkpoint))
@@ -113,6 +114,58 @@ async fn events(
         .await?;
     let mut body = json!({
         "schemas": [LIST_RESPONSE_SCHEMA],
+        "itemsPerPage": page.items.len(),
+        "Resources": page.items,
+    });
+    if let (Some(seq), Some(obj)) = (page.next_seq, body.as_object_mut()) {
+        obj.insert("nextCursor".into(), Value::String(encode_cursor(seq)));
+    }
+    Ok(json_response(body))
+}
+
+/// `GET /requests/{requestId}`: every event of one request, in log order — a request and its
+/// child events (a delete and its groups, a revert and its resources). Paged like `/events`.
+async fn trace(
+    State(state): State<AppState>,
+    Extension(ctx): Extension<Arc<Ctx>>,
+    Path(request_id): Path<String>,
+) -> Result<Response, ApiError> {
+    let q = QueryParams::parse(&ctx)?;
+    let count = match q.get("count") {
+        Some(c) => c
+            .trim()
+            .parse::<i64>()
+            .map_err(|_| ScimError::invalid_value("'count' must be an integer"))?
+            .clamp(0, MAX_COUNT as i64) as usize,
+        None => MAX_COUNT,
+    };
+    let after_seq = q
+        .get("cursor")
+        .filter(|c| !c.is_empty())
+        .map(decode_cursor)
+        .transpose()?;
+    let filter = Filter::parse(&format!(
+        "requestId eq {}",
+        Value::String(request_id.clone())
+    ))?;
+    let page = state
+        .store
+        .events(
+            &ctx.tenant,
+            &EventQuery {
+                filter: Some(filter),
+                count,
+                after_seq,
+                ascending: true,
+            },
+        )
+        .await?;
+    if page.items.is_empty() && after_seq.is_none() {
+        return Err(ScimError::not_found(format!("no event has requestId {request_id}")).into());
+    }
+    let mut body = json!({
+        "schemas": [LIST_RESPONSE_SCHEMA],
+        "requestId": request_id,
         "itemsPerPage": page.items.len(),
         "Resources": page.items,
     });

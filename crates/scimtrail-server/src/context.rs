@@ -189,6 +189,7 @@ pub fn classify(method: &str, path: &str) -> EventInfo {
             info.scim = (!scim.is_empty()).then(|| scim.to_string());
         }
         ["audit", "v1", "events"] => info.action = "audit.list".into(),
+        ["audit", "v1", "requests", _] => info.action = "audit.trace".into(),
         ["audit", "v1", "events", id] => {
             info.action = "audit.read".into();
             info.target.resource_type = Some("AuditEvent".into());

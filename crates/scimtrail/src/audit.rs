@@ -60,6 +60,35 @@ pub enum AuditCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Events matching a filter, newest first: time, actor, action, target, outcome, latency.
+    Query {
+        /// SCIM filter over event attributes, e.g. 'outcome.status eq 400'.
+        #[arg(long)]
+        filter: Option<String>,
+        /// At most this many (default 50, at most 1000).
+        #[arg(long, default_value_t = 50)]
+        count: usize,
+        #[command(flatten)]
+        db: DatabaseArg,
+        #[arg(long)]
+        json: bool,
+    },
+    /// One event in full, its changes as old → new.
+    Show {
+        id: String,
+        #[command(flatten)]
+        db: DatabaseArg,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Every event of one request (its X-Request-Id), in log order.
+    Trace {
+        request_id: String,
+        #[command(flatten)]
+        db: DatabaseArg,
+        #[arg(long)]
+        json: bool,
+    },
     /// Remove the payloads (bodies, change values) of old events; their commitments stay, so
     /// the log still verifies. The prune is recorded as an event.
     Prune {
@@ -148,6 +177,49 @@ pub async fn run(cmd: AuditCommand) -> anyhow::Result<()> {
             store.append_event(event).await?;
             let summary = result?;
             print_export(&summary, &out, json);
+            Ok(())
+        }
+        AuditCommand::Query {
+            filter,
+            count,
+            db,
+            json,
+        } => {
+            let mut path = format!("/audit/v1/events?count={}", count.min(1000));
+            if let Some(f) = &filter {
+                path.push_str(&format!("&filter={}", encode(f)));
+            }
+            list_events(&db, &path, json).await
+        }
+        AuditCommand::Trace {
+            request_id,
+            db,
+            json,
+        } => {
+            list_events(
+                &db,
+                &format!("/audit/v1/requests/{}", encode(&request_id)),
+                json,
+            )
+            .await
+        }
+        AuditCommand::Show { id, db, json } => {
+            let local = crate::history::Local::open(&db).await?;
+            let (status, e) = local
+                .call(
+                    axum::http::Method::GET,
+                    &format!("/audit/v1/events/{}", encode(&id)),
+                    None,
+                )
+                .await?;
+            if status != 200 {
+                return Err(crate::history::fail(status, &e));
+            }
+            if json {
+                println!("{}", serde_json::to_string_pretty(&e)?);
+            } else {
+                show_event(&e);
+            }
             Ok(())
         }
         AuditCommand::Prune {
@@ -722,4 +794,108 @@ fn operator_event(
 
 fn uuid_v7() -> String {
     uuid::Uuid::now_v7().to_string()
+}
+
+/// Percent-encoding for a query value or path segment.
+fn encode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+fn event_line(e: &serde_json::Value) -> String {
+    let t = &e["target"];
+    let target = match (
+        t["type"].as_str(),
+        t["display"].as_str().or(t["id"].as_str()),
+    ) {
+        (Some(ty), Some(d)) => format!("{ty} {d}"),
+        (Some(ty), None) => ty.to_string(),
+        _ => "-".into(),
+    };
+    let o = &e["outcome"];
+    let outcome = match o["scimType"].as_str() {
+        Some(st) => format!("{} {st}", o["status"]),
+        None => o["status"].to_string(),
+    };
+    format!(
+        "{:<27} {:<18} {:<24} {:<40} {:<20} {:>8.1} ms",
+        e["time"].as_str().unwrap_or("?"),
+        e["actor"]["name"]
+            .as_str()
+            .or(e["actor"]["kind"].as_str())
+            .unwrap_or("?"),
+        e["action"].as_str().unwrap_or("?"),
+        target.chars().take(40).collect::<String>(),
+        outcome,
+        e["latencyMs"].as_f64().unwrap_or(0.0)
+    )
+}
+
+async fn list_events(db: &DatabaseArg, path: &str, json: bool) -> anyhow::Result<()> {
+    let local = crate::history::Local::open(db).await?;
+    let (status, v) = local.call(axum::http::Method::GET, path, None).await?;
+    if status != 200 {
+        return Err(crate::history::fail(status, &v));
+    }
+    if json {
+        println!("{}", serde_json::to_string_pretty(&v["Resources"])?);
+        return Ok(());
+    }
+    println!(
+        "{:<27} {:<18} {:<24} {:<40} {:<20} {:>11}",
+        "TIME", "ACTOR", "ACTION", "TARGET", "OUTCOME", "LATENCY"
+    );
+    for e in v["Resources"].as_array().into_iter().flatten() {
+        println!("{}", event_line(e));
+    }
+    Ok(())
+}
+
+fn show_event(e: &serde_json::Value) {
+    println!("{}", event_line(e));
+    println!(
+        "id {}  seq {}  request {}{}",
+        e["id"].as_str().unwrap_or("?"),
+        e["seq"],
+        e["requestId"].as_str().unwrap_or("?"),
+        e["parentId"]
+            .as_str()
+            .map(|p| format!("  parent {p}"))
+            .unwrap_or_default()
+    );
+    println!(
+        "actor {} {} ({}) from {}",
+        e["actor"]["kind"].as_str().unwrap_or("?"),
+        e["actor"]["name"].as_str().unwrap_or("-"),
+        e["actor"]["client"].as_str().unwrap_or("-"),
+        e["actor"]["ip"].as_str().unwrap_or("-")
+    );
+    println!(
+        "{} {}{}",
+        e["operation"]["method"].as_str().unwrap_or("?"),
+        e["operation"]["path"].as_str().unwrap_or("?"),
+        e["operation"]["query"]
+            .as_str()
+            .map(|q| format!("?{q}"))
+            .unwrap_or_default()
+    );
+    if let Some(d) = e["outcome"]["detail"].as_str() {
+        println!("detail: {d}");
+    }
+    if e["changes"].as_array().is_some_and(|c| !c.is_empty()) {
+        println!("changes:");
+        crate::history::print_changes(&e["changes"], "  ");
+    }
+    for part in ["request", "response"] {
+        let body = &e[part]["body"];
+        if !body.is_null() {
+            println!("{part} body: {body}");
+        }
+    }
 }

@@ -78,12 +78,12 @@ pub struct RevertArgs {
     pub json: bool,
 }
 
-struct Local {
+pub(crate) struct Local {
     app: axum::Router,
 }
 
 impl Local {
-    async fn open(db: &DatabaseArg) -> anyhow::Result<Local> {
+    pub(crate) async fn open(db: &DatabaseArg) -> anyhow::Result<Local> {
         let url = db.url();
         let registry = Arc::new(scimtrail_core::Registry::builtin());
         let store = scimtrail_store_sql::connect(&url, registry.clone())
@@ -104,7 +104,7 @@ impl Local {
         })
     }
 
-    async fn call(
+    pub(crate) async fn call(
         &self,
         method: Method,
         path: &str,
@@ -134,7 +134,7 @@ impl Local {
     }
 }
 
-fn fail(status: u16, v: &Value) -> anyhow::Error {
+pub(crate) fn fail(status: u16, v: &Value) -> anyhow::Error {
     anyhow::anyhow!(
         "{status} {}: {}",
         v["scimType"].as_str().unwrap_or("-"),
@@ -160,7 +160,7 @@ fn show(v: &Value) -> String {
     }
 }
 
-fn print_changes(changes: &Value, indent: &str) {
+pub(crate) fn print_changes(changes: &Value, indent: &str) {
     for c in changes.as_array().into_iter().flatten() {
         println!(
             "{indent}{} {}: {} → {}",

@@ -61,6 +61,32 @@ async fn history_restore_and_revert_from_the_command_line() {
     assert_eq!(r.status(), 200);
     let rid = r.headers()["x-request-id"].to_str().unwrap().to_string();
 
+    // The log from the command line: a query, a request's trace, one event in full.
+    let (code, out, err) = cli(&[
+        "audit",
+        "query",
+        "--filter",
+        "action eq \"user.update\"",
+        "--database",
+        &db,
+    ]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.starts_with("TIME"), "{out}");
+    assert!(
+        out.contains("user.update") && out.contains("User cli-user") && out.contains("200"),
+        "{out}"
+    );
+    let (code, out, err) = cli(&["audit", "trace", &rid, "--database", &db, "--json"]);
+    assert_eq!(code, 0, "{err}");
+    let trace: Value = serde_json::from_str(&out).unwrap();
+    let eid = trace[0]["id"].as_str().unwrap().to_string();
+    let (code, out, err) = cli(&["audit", "show", &eid, "--database", &db]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("replace title: \"Dev\" → \"Boss\""), "{out}");
+    let (code, _, err) = cli(&["audit", "query", "--filter", "bogus eq", "--database", &db]);
+    assert_eq!(code, 1);
+    assert!(err.contains("invalidFilter"), "{err}");
+
     let (code, out, err) = cli(&["history", "Users", &id, "--database", &db]);
     assert_eq!(code, 0, "{err}");
     assert!(out.contains("2 version(s)"), "{out}");

@@ -216,6 +216,14 @@ async fn finding_11_deleting_a_user_versions_its_groups() {
     let mut want = vec![g1.as_str(), g2.as_str()];
     want.sort();
     assert_eq!(groups, want);
+    // One call traces the whole request.
+    let t = app.get(&format!("/audit/v1/requests/{rid}")).await;
+    assert_eq!(t.status, 200, "{}", t.body);
+    assert_eq!(t.body["Resources"].as_array().unwrap().len(), 3);
+    assert_eq!(t.body["Resources"][0]["action"], "user.delete");
+    app.get("/audit/v1/requests/none-such")
+        .await
+        .assert_error(404, None);
 }
 
 /// Finding 10: visually identical userNames coexisted, and `\u200b`, `nul\u0000user` and a
