@@ -184,8 +184,28 @@ async fn metrics_text(
             axum::http::header::CONTENT_TYPE,
             "text/plain; version=0.0.4; charset=utf-8",
         )],
-        state.metrics.render(),
+        metrics_body(&state).await,
     )
+}
+
+async fn metrics_body(state: &AppState) -> String {
+    let size = state.store.tree_size().await.ok();
+    let age = match state.store.checkpoints(None, 1).await {
+        Ok(c) => c.first().and_then(|c| {
+            let t = time::OffsetDateTime::parse(
+                &c.time,
+                &time::format_description::well_known::Rfc3339,
+            )
+            .ok()?;
+            Some(
+                (time::OffsetDateTime::now_utc() - t)
+                    .as_seconds_f64()
+                    .max(0.0),
+            )
+        }),
+        Err(_) => None,
+    };
+    state.metrics.render_with(size, age)
 }
 
 async fn readyz(axum::extract::State(state): axum::extract::State<AppState>) -> ApiError {

@@ -52,12 +52,71 @@ impl Reject {
     }
 }
 
+/// Upper bounds (seconds) of the request latency histogram.
+const BUCKETS: [f64; 11] = [
+    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0,
+];
+
+#[derive(Default)]
+struct Route {
+    by_status: HashMap<u16, u64>,
+    buckets: [u64; 11],
+    count: u64,
+    sum: f64,
+}
+
 #[derive(Default)]
 pub struct Metrics {
     rejected: [AtomicU64; 7],
     open: AtomicU64,
     accepted: AtomicU64,
     logged: Mutex<HashMap<&'static str, (Instant, u64)>>,
+    routes: Mutex<HashMap<String, Route>>,
+}
+
+/// The route template of a path, for labels: ids never become label values.
+pub fn route_of(method: &str, path: &str) -> String {
+    let segs: Vec<&str> = path.trim_matches('/').split('/').collect();
+    let known = |s: &str| {
+        matches!(
+            s.to_ascii_lowercase().as_str(),
+            "scim"
+                | "v2"
+                | "users"
+                | "groups"
+                | ".search"
+                | "schemas"
+                | "resourcetypes"
+                | "serviceproviderconfig"
+                | "audit"
+                | "v1"
+                | "events"
+                | "requests"
+                | "resources"
+                | "versions"
+                | "diff"
+                | "restore"
+                | "revert"
+                | "proof"
+                | "leaf"
+                | "checkpoint"
+                | "checkpoints"
+                | "consistency"
+                | "log-key"
+        )
+    };
+    let tpl: Vec<String> = segs
+        .iter()
+        .take(8)
+        .map(|s| {
+            if known(s) {
+                s.to_string()
+            } else {
+                "{id}".to_string()
+            }
+        })
+        .collect();
+    format!("{method} /{}", tpl.join("/"))
 }
 
 /// Each kind of refusal is logged at most this often (with the count since).
@@ -82,6 +141,29 @@ impl Metrics {
         self.open.fetch_sub(1, Ordering::Relaxed);
     }
 
+    /// One answered request.
+    pub fn request(&self, route: String, status: u16, seconds: f64) {
+        let mut m = match self.routes.lock() {
+            Ok(m) => m,
+            Err(p) => p.into_inner(),
+        };
+        // Bounded label sets: past 200 routes, the rest share one.
+        let key = if m.len() >= 200 && !m.contains_key(&route) {
+            "other".to_string()
+        } else {
+            route
+        };
+        let r = m.entry(key).or_default();
+        *r.by_status.entry(status).or_default() += 1;
+        r.count += 1;
+        r.sum += seconds;
+        for (i, b) in BUCKETS.iter().enumerate() {
+            if seconds <= *b {
+                r.buckets[i] += 1;
+            }
+        }
+    }
+
     /// Whether to log an occurrence of `key` now (at most once per 10 s per key).
     pub fn should_log(&self, key: &'static str) -> bool {
         let mut m = match self.logged.lock() {
@@ -101,7 +183,57 @@ impl Metrics {
         }
     }
 
-    /// The Prometheus text exposition.
+    /// The Prometheus text exposition, with the log's size and the age of its latest
+    /// checkpoint as the caller read them.
+    pub fn render_with(&self, log_events: Option<u64>, checkpoint_age: Option<f64>) -> String {
+        let mut out = self.render();
+        let esc = |s: &str| s.replace('\\', "\\\\").replace('"', "\\\"");
+        {
+            let m = match self.routes.lock() {
+                Ok(m) => m,
+                Err(p) => p.into_inner(),
+            };
+            let mut routes: Vec<_> = m.iter().collect();
+            routes.sort_by(|a, b| a.0.cmp(b.0));
+            let _ = writeln!(out, "# HELP scimtrail_requests_total Requests answered, by route and status.\n# TYPE scimtrail_requests_total counter");
+            for (route, r) in &routes {
+                let mut st: Vec<_> = r.by_status.iter().collect();
+                st.sort();
+                for (status, n) in st {
+                    let _ = writeln!(
+                        out,
+                        "scimtrail_requests_total{{route=\"{}\",status=\"{status}\"}} {n}",
+                        esc(route)
+                    );
+                }
+            }
+            let _ = writeln!(out, "# HELP scimtrail_request_duration_seconds Request latency, audit event included.\n# TYPE scimtrail_request_duration_seconds histogram");
+            for (route, r) in &routes {
+                let route = esc(route);
+                for (i, b) in BUCKETS.iter().enumerate() {
+                    let _ = writeln!(
+                        out,
+                        "scimtrail_request_duration_seconds_bucket{{route=\"{route}\",le=\"{b}\"}} {}",
+                        r.buckets[i]
+                    );
+                }
+                let _ = writeln!(
+                    out,
+                    "scimtrail_request_duration_seconds_bucket{{route=\"{route}\",le=\"+Inf\"}} {}\nscimtrail_request_duration_seconds_sum{{route=\"{route}\"}} {}\nscimtrail_request_duration_seconds_count{{route=\"{route}\"}} {}",
+                    r.count, r.sum, r.count
+                );
+            }
+        }
+        if let Some(n) = log_events {
+            let _ = writeln!(out, "# HELP scimtrail_audit_events Events in the audit log (its tree size).\n# TYPE scimtrail_audit_events gauge\nscimtrail_audit_events {n}");
+        }
+        if let Some(age) = checkpoint_age {
+            let _ = writeln!(out, "# HELP scimtrail_checkpoint_age_seconds Age of the latest signed checkpoint.\n# TYPE scimtrail_checkpoint_age_seconds gauge\nscimtrail_checkpoint_age_seconds {age:.3}");
+        }
+        out
+    }
+
+    /// The Prometheus text exposition of the counters.
     pub fn render(&self) -> String {
         let mut out = String::new();
         let _ = writeln!(

@@ -369,6 +369,11 @@ async fn finish(state: &AppState, ctx: &Ctx, resp: Response, info: Option<EventI
     if let Ok(v) = HeaderValue::from_str(&ctx.request_id) {
         out.headers_mut().insert(REQUEST_ID, v);
     }
+    state.metrics.request(
+        crate::metrics::route_of(&ctx.method, &ctx.path),
+        out.status().as_u16(),
+        ctx.started.elapsed().as_secs_f64(),
+    );
     tracing::info!(
         request_id = %ctx.request_id,
         method = %ctx.method,

@@ -433,3 +433,42 @@ async fn finding_02_03_credentials_in_queries_and_headers_are_redacted() {
         }
     }
 }
+
+/// `/metrics` (issue 7, item 5, in part): requests by route template and status, a latency
+/// histogram, the log's size and the age of its latest checkpoint. Ids never become labels.
+#[tokio::test]
+async fn metrics_count_requests_by_route_and_status() {
+    let app = spawn_app().await;
+    let id = app.create_user("metrics").await.id();
+    assert_eq!(app.get(&format!("/scim/v2/Users/{id}")).await.status, 200);
+    assert_eq!(app.get("/scim/v2/Users/nope").await.status, 404);
+    app.checkpoint_at_least(3).await;
+    let text = app
+        .client
+        .get(app.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    for line in [
+        "scimtrail_requests_total{route=\"POST /scim/v2/Users\",status=\"201\"} 1",
+        "scimtrail_requests_total{route=\"GET /scim/v2/Users/{id}\",status=\"200\"} 1",
+        "scimtrail_requests_total{route=\"GET /scim/v2/Users/{id}\",status=\"404\"} 1",
+        "scimtrail_request_duration_seconds_count{route=\"GET /scim/v2/Users/{id}\"} 2",
+    ] {
+        assert!(text.contains(line), "{line} in\n{text}");
+    }
+    assert!(!text.contains(&id), "an id as a label");
+    let value = |name: &str| -> f64 {
+        text.lines()
+            .find(|l| l.starts_with(name))
+            .and_then(|l| l.rsplit(' ').next())
+            .and_then(|v| v.parse().ok())
+            .unwrap_or_else(|| panic!("{name} in\n{text}"))
+    };
+    assert!(value("scimtrail_audit_events ") >= 3.0);
+    let age = value("scimtrail_checkpoint_age_seconds ");
+    assert!((0.0..60.0).contains(&age), "{age}");
+}
