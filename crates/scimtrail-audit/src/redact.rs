@@ -157,6 +157,8 @@ fn decode_component(s: &str) -> String {
 #[derive(Debug, Clone, Default)]
 pub struct Redactor {
     names: HashSet<String>,
+    /// Dotted paths (`addresses.streetaddress`): a sub-attribute secret only under its parent.
+    paths: HashSet<String>,
     /// Operator-configured header names (lower case) redacted besides the rule above.
     headers: HashSet<String>,
 }
@@ -168,11 +170,14 @@ impl Redactor {
         I: IntoIterator<Item = S>,
         S: AsRef<str>,
     {
+        let (paths, names): (Vec<String>, Vec<String>) = names
+            .into_iter()
+            .map(|n| fold_name(n.as_ref()))
+            .filter(|n| !n.is_empty())
+            .partition(|n| n.contains('.'));
         Redactor {
-            names: names
-                .into_iter()
-                .map(|n| n.as_ref().to_ascii_lowercase())
-                .collect(),
+            names: names.into_iter().collect(),
+            paths: paths.into_iter().collect(),
             headers: HashSet::new(),
         }
     }
@@ -190,12 +195,10 @@ impl Redactor {
                 _ => {}
             }
         }
-        plain
-            .rsplit(':')
-            .next()
-            .into_iter()
-            .flat_map(|attr| attr.split('.'))
+        let attr = plain.rsplit(':').next().unwrap_or_default();
+        attr.split('.')
             .any(|seg| self.names.contains(&fold_name(seg)))
+            || (!self.paths.is_empty() && self.paths.contains(&fold_name(attr)))
     }
 
     /// A path that is just a secret's name (`password`, `urn:…:User:password`): kept, as it
@@ -220,8 +223,28 @@ impl Redactor {
     /// Replace every secret value in a JSON document, including PATCH operations whose `path`
     /// names a secret.
     pub fn redact_json(&self, v: &mut Value) {
+        self.redact_under(v, None)
+    }
+
+    /// Redact a value held by attribute `parent` (a change's `old`/`new`, a PATCH `value`),
+    /// so that dotted paths (`addresses.streetAddress`) apply to its sub-attributes.
+    pub fn redact_value_of(&self, parent: &str, v: &mut Value) {
+        let plain = parent.split('[').next().unwrap_or(parent);
+        let attr = plain.rsplit(':').next().unwrap_or(plain);
+        self.redact_under(v, Some(&fold_name(attr)))
+    }
+
+    fn redact_under(&self, v: &mut Value, parent: Option<&str>) {
         match v {
             Value::Object(map) => {
+                let path_attr = map
+                    .iter()
+                    .find(|(k, _)| fold_name(k) == "path")
+                    .and_then(|(_, p)| p.as_str())
+                    .map(|p| {
+                        let plain = p.split('[').next().unwrap_or(p);
+                        fold_name(plain.rsplit(':').next().unwrap_or(plain))
+                    });
                 // Any `path` key (a client may send several, differently cased) naming a secret
                 // makes every `value` secret.
                 let secret_path = map
@@ -239,14 +262,29 @@ impl Redactor {
                                 p.contains(['[', '"', '\'', ' ']) && !self.is_plain_secret(p)
                             })))
                         && child.as_str().is_some_and(|f| self.mentions_secret(f));
-                    if (by_path || by_filter || self.is_secret_path(k)) && !child.is_null() {
+                    let dotted = !self.paths.is_empty()
+                        && parent.is_some_and(|p| self.paths.contains(&format!("{p}.{key}")));
+                    if (by_path || by_filter || dotted || self.is_secret_path(k))
+                        && !child.is_null()
+                    {
                         *child = Value::String(REDACTED.into());
+                    } else if self.paths.is_empty() {
+                        self.redact_under(child, None);
                     } else {
-                        self.redact_json(child);
+                        // What this key holds is under it; a PATCH value is under its path;
+                        // an extension object holds top-level attributes.
+                        let next = if key == "value" && path_attr.is_some() {
+                            path_attr.clone()
+                        } else if key.starts_with("urn:") {
+                            None
+                        } else {
+                            Some(key.clone())
+                        };
+                        self.redact_under(child, next.as_deref());
                     }
                 }
             }
-            Value::Array(items) => items.iter_mut().for_each(|i| self.redact_json(i)),
+            Value::Array(items) => items.iter_mut().for_each(|i| self.redact_under(i, parent)),
             // A string holding JSON (double encoding) is redacted as that JSON.
             Value::String(s) => {
                 if let Some(mut inner) = embedded_json(s) {
@@ -769,6 +807,25 @@ mod tests {
         assert_eq!(v["password"], REDACTED);
         assert!(r.mentions_secret(r#"{"pass\u200bword":"#));
         assert!(r.mentions_secret("ｐａｓｓｗｏｒｄ=1"));
+    }
+
+    #[test]
+    fn dotted_paths() {
+        let r = Redactor::new(["password", "addresses.streetAddress"]);
+        assert!(r.is_secret_path("addresses.streetAddress"));
+        assert!(r.is_secret_path("addresses[type eq \"work\"].streetAddress"));
+        assert!(!r.is_secret_path("streetAddress"), "only under its parent");
+        assert!(!r.is_secret_path("addresses"));
+        let mut v = json!({"addresses": [{"streetAddress": "s1", "locality": "l"}], "streetAddress": "top",
+            "Operations": [{"op": "add", "path": "addresses", "value": [{"streetAddress": "s2"}]}]});
+        r.redact_json(&mut v);
+        assert_eq!(v["addresses"][0]["streetAddress"], REDACTED);
+        assert_eq!(v["addresses"][0]["locality"], "l");
+        assert_eq!(v["streetAddress"], "top");
+        assert_eq!(v["Operations"][0]["value"][0]["streetAddress"], REDACTED);
+        let mut old = json!([{"streetAddress": "s3", "locality": "l"}]);
+        r.redact_value_of("addresses", &mut old);
+        assert_eq!(old[0]["streetAddress"], REDACTED);
     }
 
     #[test]

@@ -142,7 +142,7 @@ pub(crate) fn redact_changes(state: &AppState, mut changes: Vec<Change>) -> Vec<
                 *v = serde_json::Value::String(scimtrail_audit::REDACTED.into());
             } else {
                 // A secret inside a complex or multi-valued value (`addresses[].streetAddress`).
-                state.redactor.redact_json(v);
+                state.redactor.redact_value_of(&c.path, v);
             }
         }
     }

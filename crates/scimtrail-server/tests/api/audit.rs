@@ -472,3 +472,46 @@ async fn metrics_count_requests_by_route_and_status() {
     let age = value("scimtrail_checkpoint_age_seconds ");
     assert!((0.0..60.0).contains(&age), "{age}");
 }
+
+/// Operator-configured attributes to redact may be dotted paths (issue 7, item 6): only that
+/// sub-attribute is redacted, in bodies, PATCH values and changes.
+#[tokio::test]
+async fn dotted_redact_attributes_redact_only_that_sub_attribute() {
+    let app = spawn_with(scimtrail_server::ServerConfig {
+        redact_attributes: vec!["addresses.streetAddress".into()],
+        ..Default::default()
+    })
+    .await;
+    let canary = "canary-street-17";
+    let r = app
+        .post(
+            "/scim/v2/Users",
+            json!({"userName": "dotted", "addresses": [{"type": "work", "streetAddress": canary, "locality": "Oslo"}],
+                   "name": {"givenName": "streetAddress-as-text"}}),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    let id = r.id();
+    let e = app.event_of(&r.request_id()).await;
+    assert!(!e.to_string().contains(canary), "{e}");
+    assert_eq!(
+        e["request"]["body"]["addresses"][0]["streetAddress"],
+        "[REDACTED]"
+    );
+    assert_eq!(e["request"]["body"]["addresses"][0]["locality"], "Oslo");
+    let p = app
+        .patch(
+            &format!("/scim/v2/Users/{id}"),
+            json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+                   "Operations": [{"op": "replace", "path": "addresses[type eq \"work\"].streetAddress", "value": "canary-street-18"},
+                                  {"op": "replace", "path": "addresses", "value": [{"type": "home", "streetAddress": "canary-street-19", "locality": "Bergen"}]}]}),
+        )
+        .await;
+    assert_eq!(p.status, 200, "{}", p.body);
+    let e = app.event_of(&p.request_id()).await;
+    let text = e.to_string();
+    for c in ["canary-street-18", "canary-street-19", canary] {
+        assert!(!text.contains(c), "{c} in {text}");
+    }
+    assert!(text.contains("Bergen"), "other sub-attributes stay");
+}
