@@ -248,13 +248,44 @@ async fn user_name_holder(
     Ok(page.items.into_iter().map(|r| r.id).find(|r| r != id))
 }
 
-fn not_restorable(state: &AppState, rt: &ResourceType) -> Vec<String> {
-    state
-        .registry
-        .secret_attribute_names(rt)
-        .into_iter()
-        .map(|n| format!("{n}: never stored, so not restorable"))
-        .collect()
+/// The secret attributes (passwords…) that the events at these `seq`s wrote: their values
+/// were never stored, so they cannot be put back.
+async fn not_restorable(
+    state: &AppState,
+    ctx: &Ctx,
+    rt: &ResourceType,
+    seqs: &[u64],
+) -> Result<Vec<String>, ApiError> {
+    let secrets = state.registry.secret_attribute_names(rt);
+    if secrets.is_empty() || seqs.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut out = Vec::new();
+    for chunk in seqs.chunks(500) {
+        for e in state.store.events_at(&ctx.tenant, chunk).await? {
+            for c in e["changes"].as_array().into_iter().flatten() {
+                let path = c["path"].as_str().unwrap_or_default();
+                let name = path
+                    .rsplit([':', '.'])
+                    .next()
+                    .unwrap_or(path)
+                    .to_ascii_lowercase();
+                if secrets.contains(&name) {
+                    let line = format!(
+                        "{name}: written at seq {}, never stored, so not restorable",
+                        e["seq"]
+                    );
+                    if !out
+                        .iter()
+                        .any(|l: &String| l.starts_with(&format!("{name}:")))
+                    {
+                        out.push(line);
+                    }
+                }
+            }
+        }
+    }
+    Ok(out)
 }
 
 fn member_of(rt: &ResourceType, id: &str, data: Option<&Value>) -> Member {
@@ -367,8 +398,19 @@ async fn run_restore(
         ))
         .into());
     };
+    // Any password the resource was ever given is gone for good.
+    let mut seqs = Vec::new();
+    let mut after = 0;
+    loop {
+        let page = state.store.versions(&ctx.tenant, id, after, 1000).await?;
+        let Some(last_v) = page.last().map(|v| v.version) else {
+            break;
+        };
+        seqs.extend(page.iter().map(|v| v.event_seq));
+        after = last_v;
+    }
     let mut plan = Plan {
-        not_restorable: not_restorable(state, rt),
+        not_restorable: not_restorable(state, ctx, rt, &seqs).await?,
         ..Default::default()
     };
     let conflict = |kind, detail: String, blocking| Conflict {
@@ -1015,7 +1057,13 @@ pub async fn revert(
             (Some(_), true) => (WriteKind::Undelete, "undelete"),
             (Some(_), false) => (WriteKind::Replace, "update"),
         };
-        for n in not_restorable(&state, &p.rt) {
+        let mut seqs = Vec::new();
+        for v in &p.matched {
+            if let Some(s) = state.store.snapshot(&ctx.tenant, &p.id, *v).await? {
+                seqs.push(s.record.event_seq);
+            }
+        }
+        for n in not_restorable(&state, &ctx, &p.rt, &seqs).await? {
             if !plan.not_restorable.contains(&n) {
                 plan.not_restorable.push(n);
             }

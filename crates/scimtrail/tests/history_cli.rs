@@ -40,7 +40,7 @@ async fn history_restore_and_revert_from_the_command_line() {
     let r = send(
         reqwest::Method::POST,
         "/scim/v2/Users",
-        Some(json!({"userName": "cli-user", "title": "Dev"})),
+        Some(json!({"userName": "cli-user", "title": "Dev", "password": "Cli-Secret-1"})),
     )
     .await
     .unwrap();

@@ -173,12 +173,11 @@ async fn restore_writes_an_old_state_and_undeletes_with_memberships() {
     let id = app.create_user("rest").await.id();
     let g = app.create_group("Team", &[&id]).await.id();
     let p = format!("/scim/v2/Users/{id}");
-    assert_eq!(
-        app.patch(&p, replace_op("title", json!("CEO")))
-            .await
-            .status,
-        200
-    );
+    // One PATCH sets a title and a password; the password was never stored.
+    let both = json!({"schemas": [PATCH], "Operations": [
+        {"op": "replace", "path": "title", "value": "CEO"},
+        {"op": "replace", "path": "password", "value": "Secret-Pw-1"}]});
+    assert_eq!(app.patch(&p, both).await.status, 200);
     let r = format!("/audit/v1/resources/Users/{id}/restore");
     // Dry run: the plan, nothing written.
     let d = post_json(
