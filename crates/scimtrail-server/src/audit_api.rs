@@ -80,14 +80,7 @@ async fn events(
         }
         None => None,
     };
-    let count = match q.get("count") {
-        Some(c) => c
-            .trim()
-            .parse::<i64>()
-            .map_err(|_| ScimError::invalid_value("'count' must be an integer"))?
-            .clamp(0, MAX_COUNT as i64) as usize,
-        None => DEFAULT_COUNT,
-    };
+    let count = q.count(DEFAULT_COUNT, MAX_COUNT)?;
     let ascending = match q.get("sortOrder").map(str::to_ascii_lowercase).as_deref() {
         None | Some("descending") => false,
         Some("ascending") => true,
@@ -131,14 +124,7 @@ async fn trace(
     Path(request_id): Path<String>,
 ) -> Result<Response, ApiError> {
     let q = QueryParams::parse(&ctx)?;
-    let count = match q.get("count") {
-        Some(c) => c
-            .trim()
-            .parse::<i64>()
-            .map_err(|_| ScimError::invalid_value("'count' must be an integer"))?
-            .clamp(0, MAX_COUNT as i64) as usize,
-        None => MAX_COUNT,
-    };
+    let count = q.count(MAX_COUNT, MAX_COUNT)?;
     let after_seq = q
         .get("cursor")
         .filter(|c| !c.is_empty())

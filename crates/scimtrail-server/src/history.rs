@@ -150,14 +150,7 @@ pub async fn versions(
     let rt = history_type(&state, &endpoint)?;
     let last = latest(&state, &ctx, rt, &id).await?;
     let q = QueryParams::parse(&ctx)?;
-    let count = match q.get("count") {
-        Some(c) => c
-            .trim()
-            .parse::<i64>()
-            .map_err(|_| ScimError::invalid_value("'count' must be an integer"))?
-            .clamp(0, MAX_COUNT as i64) as usize,
-        None => DEFAULT_COUNT,
-    };
+    let count = q.count(DEFAULT_COUNT, MAX_COUNT)?;
     let after = match q.get("cursor").filter(|c| !c.is_empty()) {
         Some(c) => base64::engine::general_purpose::URL_SAFE_NO_PAD
             .decode(c)

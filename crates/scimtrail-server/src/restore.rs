@@ -301,6 +301,44 @@ fn member_of(rt: &ResourceType, id: &str, data: Option<&Value>) -> Member {
     }
 }
 
+/// The events linked to event `id` by `parentId` (a delete's group removals, say).
+async fn children_of(state: &AppState, ctx: &Ctx, id: &str) -> Result<Vec<Value>, ApiError> {
+    let f = Filter::parse(&format!("parentId eq {}", Value::String(id.to_string())))?;
+    let page = state
+        .store
+        .events(
+            &ctx.tenant,
+            &EventQuery {
+                filter: Some(f),
+                count: 10_000,
+                after_seq: None,
+                ascending: true,
+            },
+        )
+        .await?;
+    Ok(page.items)
+}
+
+/// The members a stored form (with members, as `get` loads it) lists, by id.
+fn members_in(data: &Value) -> BTreeMap<String, Member> {
+    data.get("members")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(|m| {
+            let v = m.get("value")?.as_str()?.to_string();
+            Some((
+                v.clone(),
+                Member {
+                    value: v,
+                    resource_type: m.get("type")?.as_str()?.to_string(),
+                    display: m.get("display").and_then(Value::as_str).map(str::to_string),
+                },
+            ))
+        })
+        .collect()
+}
+
 /// The groups the delete at `tombstone` removed `id` from (its linked events).
 async fn removed_from(
     state: &AppState,
@@ -319,21 +357,8 @@ async fn removed_from(
     let Some(did) = delete["id"].as_str() else {
         return Ok(Vec::new());
     };
-    let f = Filter::parse(&format!("parentId eq {}", Value::String(did.to_string())))?;
-    let page = state
-        .store
-        .events(
-            &ctx.tenant,
-            &EventQuery {
-                filter: Some(f),
-                count: 10_000,
-                after_seq: None,
-                ascending: true,
-            },
-        )
-        .await?;
-    Ok(page
-        .items
+    Ok(children_of(state, ctx, did)
+        .await?
         .iter()
         .filter(|e| e["target"]["type"] == "Group" && e["action"] == "group.member.remove")
         .filter_map(|e| e["target"]["id"].as_str().map(str::to_string))
@@ -746,20 +771,7 @@ async fn matched_writes(
     }
     // A delete's removals from its groups go with it, matched or not.
     for d in deletes {
-        let f = Filter::parse(&format!("parentId eq {}", Value::String(d)))?;
-        let page = state
-            .store
-            .events(
-                &ctx.tenant,
-                &EventQuery {
-                    filter: Some(f),
-                    count: 10_000,
-                    after_seq: None,
-                    ascending: true,
-                },
-            )
-            .await?;
-        for e in &page.items {
+        for e in &children_of(state, ctx, &d).await? {
             let mut ignore = Vec::new();
             take(e, &mut hits, &mut ignore);
         }
@@ -1106,27 +1118,10 @@ pub async fn revert(
         // this same revert deletes is removed whether its delete is written first or not.
         let (data, members) = match (&p.members, target) {
             (Some(want), Some(mut t)) if !p.undelete => {
-                let have: BTreeMap<String, Member> = current
+                let have = current
                     .as_ref()
-                    .and_then(|c| c.data.get("members"))
-                    .and_then(Value::as_array)
-                    .into_iter()
-                    .flatten()
-                    .filter_map(|m| {
-                        let v = m.get("value")?.as_str()?.to_string();
-                        Some((
-                            v.clone(),
-                            Member {
-                                value: v,
-                                resource_type: m.get("type")?.as_str()?.to_string(),
-                                display: m
-                                    .get("display")
-                                    .and_then(Value::as_str)
-                                    .map(str::to_string),
-                            },
-                        ))
-                    })
-                    .collect();
+                    .map(|c| members_in(&c.data))
+                    .unwrap_or_default();
                 if let Some(o) = t.as_object_mut() {
                     o.remove("members");
                 }
@@ -1318,24 +1313,7 @@ async fn fixups(
                     continue;
                 };
                 let last = latest(state, ctx, &group_rt, &g.id).await?;
-                let members = cur.data.get("members").and_then(Value::as_array).map(|a| {
-                    a.iter()
-                        .filter_map(|m| {
-                            let v = m.get("value")?.as_str()?.to_string();
-                            Some((
-                                v.clone(),
-                                Member {
-                                    value: v,
-                                    resource_type: m.get("type")?.as_str()?.to_string(),
-                                    display: m
-                                        .get("display")
-                                        .and_then(Value::as_str)
-                                        .map(str::to_string),
-                                },
-                            ))
-                        })
-                        .collect::<BTreeMap<_, _>>()
-                });
+                let members = members_in(&cur.data);
                 let mut data = cur.data.clone();
                 if let Some(o) = data.as_object_mut() {
                     o.remove("members");
@@ -1348,7 +1326,7 @@ async fn fixups(
                         last,
                         matched: BTreeSet::new(),
                         target: Some(data),
-                        members: Some(members.unwrap_or_default()),
+                        members: Some(members),
                         undelete: false,
                         skip: false,
                     },

@@ -95,6 +95,18 @@ impl QueryParams {
             .find(|(k, _)| k.eq_ignore_ascii_case(name))
             .map(|(_, v)| v.as_str())
     }
+
+    /// `count` of a paged audit read: `default` when absent, clamped to `0..=max`.
+    pub fn count(&self, default: usize, max: usize) -> ScimResult<usize> {
+        match self.get("count") {
+            Some(c) => Ok(c
+                .trim()
+                .parse::<i64>()
+                .map_err(|_| ScimError::invalid_value("'count' must be an integer"))?
+                .clamp(0, max as i64) as usize),
+            None => Ok(default),
+        }
+    }
 }
 
 /// `attributes` / `excludedAttributes`.

@@ -134,24 +134,8 @@ fn write(
                     data_text
                 ])
             }),
-        WriteKind::Replace => conn
-            .prepare_cached(
-                "UPDATE resources SET version = ?, last_modified = ?, user_name_ci = ?, \
-                 external_id = ?, display_name_ci = ?, data = ? WHERE tenant = ? AND id = ?",
-            )
-            .and_then(|mut s| {
-                s.execute(params![
-                    w.new_version,
-                    w.time,
-                    user_name_ci,
-                    external_id,
-                    display_ci,
-                    data_text,
-                    w.tenant,
-                    w.id
-                ])
-            }),
-        WriteKind::Undelete => conn
+        // An undelete is a replace that also clears the tombstone (a no-op on a live row).
+        WriteKind::Replace | WriteKind::Undelete => conn
             .prepare_cached(
                 "UPDATE resources SET version = ?, last_modified = ?, deleted = 0, \
                  user_name_ci = ?, external_id = ?, display_name_ci = ?, data = ? \
