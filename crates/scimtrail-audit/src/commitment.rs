@@ -170,6 +170,8 @@ pub struct ActorView<'a> {
     pub name: Text<'a>,
     #[serde(borrow)]
     pub client: Text<'a>,
+    #[serde(borrow)]
+    pub ip: Text<'a>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -189,6 +191,8 @@ pub struct TargetView<'a> {
     pub id: Text<'a>,
     #[serde(borrow)]
     pub external_id: Text<'a>,
+    #[serde(borrow)]
+    pub display: Text<'a>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -196,11 +200,13 @@ pub struct OutcomeView<'a> {
     #[serde(borrow)]
     pub result: Text<'a>,
     pub status: Option<u64>,
+    #[serde(borrow, rename = "scimType")]
+    pub scim_type: Text<'a>,
 }
 
 impl LeafView<'_> {
     /// The names of the indexed envelope fields, in [`index_key`] order.
-    pub const INDEXED: [&'static str; 17] = [
+    pub const INDEXED: [&'static str; 20] = [
         "id",
         "tenant",
         "time",
@@ -218,6 +224,9 @@ impl LeafView<'_> {
         "target_external_id",
         "result",
         "status",
+        "actor_ip",
+        "target_display",
+        "scim_type",
     ];
 
     /// The [`index_key`] of this event's indexed envelope fields.
@@ -241,6 +250,9 @@ impl LeafView<'_> {
             self.target.external_id.as_deref(),
             self.outcome.result.as_deref(),
             status.as_deref(),
+            self.actor.ip.as_deref(),
+            self.target.display.as_deref(),
+            self.outcome.scim_type.as_deref(),
         ])
     }
 }

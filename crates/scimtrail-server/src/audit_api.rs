@@ -102,6 +102,7 @@ async fn events(
                 count,
                 after_seq,
                 ascending,
+                unbounded: false,
             },
         )
         .await?;
@@ -143,6 +144,7 @@ async fn trace(
                 count,
                 after_seq,
                 ascending: true,
+                unbounded: false,
             },
         )
         .await?;

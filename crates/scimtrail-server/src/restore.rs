@@ -313,6 +313,7 @@ async fn children_of(state: &AppState, ctx: &Ctx, id: &str) -> Result<Vec<Value>
                 count: 10_000,
                 after_seq: None,
                 ascending: true,
+                unbounded: false,
             },
         )
         .await?;
@@ -751,6 +752,7 @@ async fn matched_writes(
                     count: 1000,
                     after_seq: after,
                     ascending: true,
+                    unbounded: false,
                 },
             )
             .await?;

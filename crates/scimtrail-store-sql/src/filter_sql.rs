@@ -22,6 +22,19 @@ pub enum ColKind {
 pub struct Column {
     pub name: &'static str,
     pub kind: ColKind,
+    /// For a multi-valued attribute kept in a table of its own: the opening of the `EXISTS`
+    /// subquery (ending in `AND `) inside which the comparison on `name` is made.
+    pub exists: Option<&'static str>,
+}
+
+impl Column {
+    pub fn new(name: &'static str, kind: ColKind) -> Self {
+        Column {
+            name,
+            kind,
+            exists: None,
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -60,11 +73,15 @@ pub fn to_sql(
         }
         Filter::Present(path) => {
             let col = column(path).ok_or_else(|| unknown(path))?;
+            sql.push_str(col.exists.unwrap_or(""));
             sql.push_str(&format!("{} IS NOT NULL", col.name));
+            sql.push_str(if col.exists.is_some() { ")" } else { "" });
         }
         Filter::Compare(path, op, value) => {
             let col = column(path).ok_or_else(|| unknown(path))?;
+            sql.push_str(col.exists.unwrap_or(""));
             compare(col, op, value, sql, params)?;
+            sql.push_str(if col.exists.is_some() { ")" } else { "" });
         }
         Filter::ValuePath(path, _) => {
             return Err(format!("value filters are not supported on '{path}'"));
@@ -174,18 +191,9 @@ mod tests {
 
     fn cols(p: &AttrPath) -> Option<Column> {
         match (p.name.to_ascii_lowercase().as_str(), p.sub.as_deref()) {
-            ("requestid", None) => Some(Column {
-                name: "request_id",
-                kind: ColKind::Text,
-            }),
-            ("outcome", Some("status")) => Some(Column {
-                name: "status",
-                kind: ColKind::Int,
-            }),
-            ("time", None) => Some(Column {
-                name: "time",
-                kind: ColKind::Time,
-            }),
+            ("requestid", None) => Some(Column::new("request_id", ColKind::Text)),
+            ("outcome", Some("status")) => Some(Column::new("status", ColKind::Int)),
+            ("time", None) => Some(Column::new("time", ColKind::Time)),
             _ => None,
         }
     }

@@ -17,13 +17,13 @@ async fn a_database_at_its_page_limit_gets_true_answers() {
     let dir = tempfile::tempdir().unwrap();
     let url = format!("sqlite://{}/t.db", dir.path().display());
     let options = SqliteOptions {
-        max_page_count: Some(120),
+        max_page_count: Some(160),
         ..Default::default()
     };
     fill_and_check(&url, &options).await;
 }
 
-/// A real full disk: a 1 MiB tmpfs (needs the right to mount, as root in CI; skipped
+/// A real full disk: a 2 MiB tmpfs (needs the right to mount, as root in CI; skipped
 /// otherwise). Here the WAL itself cannot grow, so commits and cache spills fail too.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_full_filesystem_gets_true_answers() {
@@ -31,7 +31,7 @@ async fn a_full_filesystem_gets_true_answers() {
     let mnt = dir.path().join("small");
     std::fs::create_dir(&mnt).unwrap();
     let mounted = std::process::Command::new("mount")
-        .args(["-t", "tmpfs", "-o", "size=1m", "tmpfs"])
+        .args(["-t", "tmpfs", "-o", "size=2m", "tmpfs"])
         .arg(&mnt)
         .stderr(std::process::Stdio::null())
         .status()

@@ -113,6 +113,10 @@ pub struct EventQuery {
     /// Continue after this `seq` (exclusive) in the chosen direction.
     pub after_seq: Option<u64>,
     pub ascending: bool,
+    /// Accept a filter that neither an index nor a time or `seq` window bounds (a live tail,
+    /// which only reads what is new). Every page is bounded by the store's scan budget either
+    /// way; without this, such a filter is refused with `InvalidQuery`.
+    pub unbounded: bool,
 }
 
 #[derive(Debug, Clone)]

@@ -515,3 +515,84 @@ async fn dotted_redact_attributes_redact_only_that_sub_attribute() {
     }
     assert!(text.contains("Bergen"), "other sub-attributes stay");
 }
+
+/// Issue #7's troubleshooting queries over HTTP: the failed PATCH of a client found by its
+/// scimType and change path; a filter nothing bounds refused with a 400 that says how to
+/// narrow it, and that refusal recorded like any other failure.
+#[tokio::test]
+async fn troubleshooting_queries_and_unbounded_filters() {
+    let app = spawn_app().await;
+    let id = app.create_user("ann").await.id();
+    let r = app
+        .send(
+            reqwest::Method::PATCH,
+            &format!("/scim/v2/Users/{id}"),
+            Some(&json!({
+                "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+                "Operations": [{"op": "replace", "path": "active", "value": "maybe"}]
+            })),
+            &[("User-Agent", "Azure Active Directory SCIM Client")],
+        )
+        .await;
+    assert_eq!(r.status, 400, "{}", r.body);
+    let failed = r.request_id();
+    let ok = app
+        .patch(
+            &format!("/scim/v2/Users/{id}"),
+            json!({
+                "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+                "Operations": [{"op": "replace", "path": "active", "value": false}]
+            }),
+        )
+        .await;
+    assert_eq!(ok.status, 200, "{}", ok.body);
+
+    let query = |f: &str| {
+        let path = format!("/audit/v1/events?filter={}", enc(f));
+        let app = &app;
+        async move { app.get(&path).await }
+    };
+    let r = query(r#"actor.client eq "Microsoft Entra ID" and outcome.scimType eq "invalidValue""#)
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let items = r.body["Resources"].as_array().unwrap();
+    assert_eq!(items.len(), 1, "{}", r.body);
+    assert_eq!(items[0]["requestId"], failed.as_str());
+    assert_eq!(items[0]["outcome"]["status"], 400);
+
+    // The create set `active` too; the failed PATCH changed nothing.
+    let r = query(r#"changes.path eq "active""#).await;
+    let items = r.body["Resources"].as_array().unwrap();
+    assert_eq!(items.len(), 2, "{}", r.body);
+    assert_eq!(items[0]["requestId"], ok.request_id().as_str());
+    assert_eq!(items[0]["action"], "user.deactivate");
+    assert_eq!(items[1]["action"], "user.create");
+
+    let r = query(r#"target.display eq "ann" and actor.ip eq "127.0.0.1""#).await;
+    assert_eq!(
+        r.body["Resources"].as_array().unwrap().len(),
+        2,
+        "the create and the good PATCH: {}",
+        r.body
+    );
+
+    let refused = query("outcome.status ge 400").await;
+    refused.assert_error(400, Some("invalidFilter"));
+    let detail = refused.body["detail"].as_str().unwrap();
+    assert!(
+        detail.contains("time window") && detail.contains("outcome.scimType"),
+        "the error says how to narrow the filter: {detail}"
+    );
+    let event = app.event_of(&refused.request_id()).await;
+    assert_eq!(event["outcome"]["status"], 400);
+    assert_eq!(event["outcome"]["scimType"], "invalidFilter");
+
+    // The same question with a time window is answered.
+    let r = query(r#"outcome.status ge 400 and time ge "2020-01-01T00:00:00Z""#).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert!(r.body["Resources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|e| e["requestId"] == failed.as_str()));
+}

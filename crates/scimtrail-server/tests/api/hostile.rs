@@ -1173,6 +1173,7 @@ async fn failed_authentications_are_rate_limited_per_address() {
                 count: 10,
                 after_seq: None,
                 ascending: true,
+                unbounded: false,
             },
         )
         .await

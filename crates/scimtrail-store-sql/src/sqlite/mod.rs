@@ -37,6 +37,8 @@ pub struct SqliteStore {
     reader: pool::ReadPool,
     /// For evaluating the parts of a list filter that SQL cannot.
     registry: Arc<Registry>,
+    /// The most events one page of an event query examines.
+    scan_budget: u64,
 }
 
 impl SqliteStore {
@@ -96,7 +98,20 @@ impl SqliteStore {
             committer,
             reader,
             registry,
+            scan_budget: options.scan_budget.unwrap_or(events::SCAN_BUDGET).max(1),
         })
+    }
+
+    /// SQLite's query plan for one page of `query` (see `events::explain`).
+    pub async fn explain_events(
+        &self,
+        tenant: &str,
+        query: &EventQuery,
+    ) -> StoreResult<Vec<String>> {
+        let (t, q, budget) = (tenant.to_string(), query.clone(), self.scan_budget);
+        self.reader
+            .run(move |c| events::explain(c, &t, &q, budget))
+            .await
     }
 
     /// Close the administrative pool (the writer thread stops when the store is dropped).
@@ -335,8 +350,10 @@ impl Store for SqliteStore {
             .await
     }
     async fn events(&self, tenant: &str, query: &EventQuery) -> StoreResult<EventPage> {
-        let (t, q) = (tenant.to_string(), query.clone());
-        self.reader.run(move |c| events::events(c, &t, &q)).await
+        let (t, q, budget) = (tenant.to_string(), query.clone(), self.scan_budget);
+        self.reader
+            .run(move |c| events::events(c, &t, &q, budget))
+            .await
     }
     async fn event(&self, tenant: &str, id: &str) -> StoreResult<Option<Value>> {
         let (t, id) = (tenant.to_string(), id.to_string());

@@ -105,7 +105,7 @@ fn resource_column(resource_type: &str, core_schema: &str, p: &AttrPath) -> Opti
     {
         return None;
     }
-    let col = |name, kind| Some(Column { name, kind });
+    let col = |name, kind| Some(Column::new(name, kind));
     match (
         p.name.to_ascii_lowercase().as_str(),
         p.sub.as_deref().map(str::to_ascii_lowercase),

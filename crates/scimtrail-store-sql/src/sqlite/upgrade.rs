@@ -107,6 +107,9 @@ fn reseal(conn: &mut Connection) -> StoreResult<()> {
     tx.execute("DELETE FROM audit_events", []).map_err(db)?;
     tx.execute("DELETE FROM merkle_hashes", []).map_err(db)?;
     tx.execute("DELETE FROM audit_payloads", []).map_err(db)?;
+    tx.execute("DELETE FROM audit_change_paths", [])
+        .map_err(db)?;
+    tx.execute("DELETE FROM audit_hours", []).map_err(db)?;
     for (expected, (seq, body)) in rows.into_iter().enumerate() {
         if seq != expected as i64 {
             return Err(StoreError::Backend(format!(

@@ -212,8 +212,9 @@ pub fn insert_sealed(conn: &Connection, sealed: &Sealed, seq: i64) -> StoreResul
     conn.prepare_cached(
         "INSERT INTO audit_events (seq, id, tenant, time, request_id, parent_id, actor_kind, \
          actor_id, actor_name, actor_client, action, method, scim_op, target_type, target_id, \
-         target_external_id, result, status, leaf_hash, commitment) \
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+         target_external_id, result, status, leaf_hash, commitment, actor_ip, target_display, \
+         scim_type) \
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
     )
     .and_then(|mut s| {
         s.execute(params![
@@ -236,9 +237,30 @@ pub fn insert_sealed(conn: &Connection, sealed: &Sealed, seq: i64) -> StoreResul
             e.outcome.result,
             e.outcome.status,
             &sealed.leaf_hash[..],
-            sealed.commitment
+            sealed.commitment,
+            e.actor.ip,
+            e.target.display,
+            e.outcome.scim_type,
         ])
     })
+    .map_err(db)?;
+    if !e.changes.is_empty() {
+        let mut s = conn
+            .prepare_cached(
+                "INSERT OR IGNORE INTO audit_change_paths (seq, path, tenant) VALUES (?, ?, ?)",
+            )
+            .map_err(db)?;
+        for c in &e.changes {
+            s.execute(params![seq, c.path, e.tenant]).map_err(db)?;
+        }
+    }
+    // The hour's seq range (see migration 0005): what bounds a query by time.
+    conn.prepare_cached(
+        "INSERT INTO audit_hours (tenant, hour, min_seq, max_seq) VALUES (?1, ?2, ?3, ?3) \
+         ON CONFLICT (tenant, hour) DO UPDATE SET min_seq = min(min_seq, excluded.min_seq), \
+         max_seq = max(max_seq, excluded.max_seq)",
+    )
+    .and_then(|mut s| s.execute(params![e.tenant, e.time.get(..13).unwrap_or(&e.time), seq]))
     .map_err(db)?;
     conn.prepare_cached("INSERT INTO audit_payloads (seq, salt, vals) VALUES (?, ?, ?)")
         .and_then(|mut s| s.execute(params![seq, sealed.payload.salt, sealed.payload.values]))

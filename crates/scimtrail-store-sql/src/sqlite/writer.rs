@@ -59,6 +59,9 @@ pub struct SqliteOptions {
     /// The writer's page cache in pages (default 32 MiB worth). A transaction larger than the
     /// cache spills to the WAL before it commits.
     pub cache_pages: Option<u64>,
+    /// The most events one page of an event query examines (default
+    /// [`super::events::SCAN_BUDGET`]); tests make it small.
+    pub scan_budget: Option<u64>,
 }
 
 pub enum Job {
