@@ -28,6 +28,7 @@ pub fn routes() -> Router<AppState> {
         .route("/events", get(events))
         .route("/events/{id}", get(event))
         .route("/requests/{request_id}", get(trace))
+        .route("/stream", get(crate::tail::stream))
         .route("/events/{id}/proof", get(transparency::proof))
         .route("/events/{id}/leaf", get(transparency::leaf))
         .route("/checkpoint", get(transparency::checkpoint))

@@ -19,6 +19,7 @@ pub mod metrics;
 mod record;
 mod restore;
 mod scim;
+mod tail;
 pub mod transparency;
 
 use std::future::Future;
@@ -71,6 +72,9 @@ pub struct ServerConfig {
     /// Failed authentications recorded one by one per source address and minute; beyond,
     /// 429 and one summary event per address and minute.
     pub auth_failures_per_minute: u64,
+    /// How often a caught-up live tail looks at the log without a commit of this process to
+    /// wake it (commits of other processes sharing the database).
+    pub tail_poll: std::time::Duration,
 }
 
 impl Default for ServerConfig {
@@ -91,6 +95,7 @@ impl Default for ServerConfig {
             event_limits: Default::default(),
             revert_max_changes: 1000,
             auth_failures_per_minute: 60,
+            tail_poll: std::time::Duration::from_secs(2),
         }
     }
 }
@@ -108,6 +113,8 @@ pub struct AppState {
     pub log: Arc<transparency::LogIdentity>,
     pub metrics: Arc<metrics::Metrics>,
     pub auth_failures: Arc<floods::AuthFailures>,
+    /// Set when the server begins to shut down: live tails end.
+    pub closing: Arc<tokio::sync::watch::Sender<bool>>,
 }
 
 impl AppState {
@@ -130,6 +137,7 @@ impl AppState {
             locks: Arc::default(),
             metrics: Arc::default(),
             auth_failures,
+            closing: Arc::new(tokio::sync::watch::Sender::new(false)),
         }
     }
 
@@ -245,6 +253,11 @@ where
     ));
     let limits = state.config.conn.clone();
     let metrics = state.metrics.clone();
+    let closing = state.closing.clone();
+    let shutdown = async move {
+        shutdown.await;
+        closing.send_replace(true);
+    };
     let served = listen::run(listener, app(state), limits, metrics, shutdown).await;
     let _ = stop.send(true);
     let _ = summaries.await;

@@ -333,6 +333,29 @@ async fn authenticate(
 /// Record the event unless the handler committed it with a write, then tag the response.
 async fn finish(state: &AppState, ctx: &Ctx, resp: Response, info: Option<EventInfo>) -> Response {
     let (parts, body) = resp.into_parts();
+    if parts.extensions.get::<crate::tail::Streaming>().is_some() {
+        // A live tail: recorded as it starts (who followed the log, with which filter), its
+        // body passed through as it is produced.
+        let info = info
+            .or_else(|| parts.extensions.get::<EventInfo>().cloned())
+            .unwrap_or_else(|| classify(&ctx.method, &ctx.path));
+        let mut payload = response_payload(state, &parts.headers, &[]);
+        payload.body = serde_json::json!({"omitted": "event stream"});
+        let event = ctx.event(state, info, parts.status.as_u16(), None, payload);
+        let mut out = match state.store.append_event(event).await {
+            Ok(_) => Response::from_parts(parts, body),
+            Err(e) => {
+                tracing::error!(error = %e, request_id = %ctx.request_id, "audit append failed");
+                scim_response(&ScimError::unavailable(
+                    "the audit log is unavailable; the request was not answered",
+                ))
+            }
+        };
+        if let Ok(v) = HeaderValue::from_str(&ctx.request_id) {
+            out.headers_mut().insert(REQUEST_ID, v);
+        }
+        return out;
+    }
     let bytes = match axum::body::to_bytes(body, usize::MAX).await {
         Ok(b) => b,
         Err(e) => {

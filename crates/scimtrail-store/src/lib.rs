@@ -234,4 +234,9 @@ pub trait Store: Send + Sync + 'static {
 
     /// Whether the backend answers (for `/readyz`).
     async fn ping(&self) -> StoreResult<()>;
+
+    /// The size of the log (its next `seq`), updated as this process commits events, for
+    /// waking a live tail on commit. Events that other processes commit may show up only on
+    /// the next poll, so followers also look again now and then.
+    fn log_size(&self) -> tokio::sync::watch::Receiver<u64>;
 }

@@ -10,5 +10,6 @@ mod helpers;
 mod history;
 mod hostile;
 mod robustness;
+mod tail;
 mod transparency;
 mod users;

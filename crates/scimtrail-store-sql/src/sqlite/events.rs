@@ -427,6 +427,10 @@ fn prepare(
     q: &EventQuery,
     scan_budget: u64,
 ) -> StoreResult<Option<Prepared>> {
+    if let Some(f) = &q.filter {
+        // A filter that cannot be translated is an error even when nothing could match.
+        filter_clause(f, &mut String::new(), &mut vec![])?;
+    }
     let plan = plan(conn, tenant, q.filter.as_ref())?;
     if !plan.bounded && !q.unbounded {
         return Err(unbounded());

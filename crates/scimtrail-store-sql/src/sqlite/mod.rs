@@ -359,6 +359,9 @@ impl Store for SqliteStore {
         let (t, id) = (tenant.to_string(), id.to_string());
         self.reader.run(move |c| events::event(c, &t, &id)).await
     }
+    fn log_size(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.committer.log_size()
+    }
     async fn token_count(&self) -> StoreResult<i64> {
         self.reader.run(tokens::count).await
     }

@@ -97,6 +97,8 @@ struct Pending {
 
 pub struct Writer {
     queue: mpsc::Sender<Pending>,
+    /// The log's size after each commit.
+    size: std::sync::Arc<tokio::sync::watch::Sender<u64>>,
 }
 
 impl Writer {
@@ -124,11 +126,18 @@ impl Writer {
         conn.set_prepared_statement_cache_capacity(64);
         let durability = options.durability;
         let (queue, rx) = mpsc::channel(QUEUE);
+        let size = std::sync::Arc::new(tokio::sync::watch::Sender::new(log_size(&conn)?));
+        let published = size.clone();
         std::thread::Builder::new()
             .name("scimtrail-writer".into())
-            .spawn(move || run(conn, rx, durability))
+            .spawn(move || run(conn, rx, durability, &published))
             .map_err(|e| StoreError::Backend(format!("cannot start the writer thread: {e}")))?;
-        Ok(Writer { queue })
+        Ok(Writer { queue, size })
+    }
+
+    /// The log's size, as of the last commit.
+    pub fn log_size(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.size.subscribe()
     }
 
     /// Run a job; resolves once it is committed (or failed).
@@ -158,9 +167,31 @@ impl Writer {
     }
 }
 
-fn run(mut conn: Connection, mut rx: mpsc::Receiver<Pending>, durability: Durability) {
+/// The next `seq`.
+fn log_size(conn: &Connection) -> StoreResult<u64> {
+    conn.query_row(
+        "SELECT coalesce(max(seq) + 1, 0) FROM audit_events",
+        [],
+        |r| r.get::<_, i64>(0),
+    )
+    .map(|n| n as u64)
+    .map_err(db)
+}
+
+fn run(
+    mut conn: Connection,
+    mut rx: mpsc::Receiver<Pending>,
+    durability: Durability,
+    size: &tokio::sync::watch::Sender<u64>,
+) {
     let mut held: Option<Pending> = None;
     loop {
+        // After each batch, tell live tails (if any listen) how far the log now reaches.
+        if size.receiver_count() > 0 {
+            if let Ok(n) = log_size(&conn) {
+                size.send_if_modified(|s| std::mem::replace(s, n) != n);
+            }
+        }
         let first = match held.take() {
             Some(p) => p,
             None => match rx.blocking_recv() {
