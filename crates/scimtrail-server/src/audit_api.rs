@@ -29,6 +29,7 @@ pub fn routes() -> Router<AppState> {
         .route("/events/{id}", get(event))
         .route("/requests/{request_id}", get(trace))
         .route("/stream", get(crate::tail::stream))
+        .route("/stats", get(stats))
         .route("/events/{id}/proof", get(transparency::proof))
         .route("/events/{id}/leaf", get(transparency::leaf))
         .route("/checkpoint", get(transparency::checkpoint))
@@ -175,4 +176,182 @@ async fn event(
         .await?
         .map(json_response)
         .ok_or_else(|| ScimError::not_found(format!("audit event {id} not found")).into())
+}
+
+/// The most events one stats call counts.
+const STATS_MAX_EVENTS: u64 = 2_000_000;
+/// The most buckets one stats call answers.
+const STATS_MAX_BUCKETS: u64 = 10_000;
+
+/// `90s`, `15m`, `1h`, `7d` → seconds.
+fn duration_secs(v: &str, what: &str) -> Result<u64, ScimError> {
+    let v = v.trim();
+    let bad = || {
+        ScimError::invalid_value(format!(
+            "'{what}' is a number and a unit, s, m, h or d (for example 1h)"
+        ))
+    };
+    let (n, unit) = v.split_at(v.find(|c: char| !c.is_ascii_digit()).ok_or_else(bad)?);
+    let n: u64 = n.parse().map_err(|_| bad())?;
+    let unit = match unit {
+        "s" => 1,
+        "m" => 60,
+        "h" => 3600,
+        "d" => 86_400,
+        _ => return Err(bad()),
+    };
+    n.checked_mul(unit).filter(|s| *s > 0).ok_or_else(bad)
+}
+
+/// Whether a filter compares `time` at its top level (a window of its own).
+fn has_time_window(f: &Filter) -> bool {
+    match f {
+        Filter::And(a, b) => has_time_window(a) || has_time_window(b),
+        Filter::Compare(p, op, _) => {
+            p.sub.is_none()
+                && p.name.eq_ignore_ascii_case("time")
+                && !matches!(op, scimtrail_core::CompareOp::Ne)
+        }
+        _ => false,
+    }
+}
+
+/// `GET /stats?filter=…&since=24h&bucket=1h&by=outcome.scimType,actor.client`: how many
+/// events matched, per time bucket and per value of the `by` attributes. Without a time
+/// comparison in the filter, `since` (default 24h) sets the window.
+async fn stats(
+    State(state): State<AppState>,
+    Extension(ctx): Extension<Arc<Ctx>>,
+) -> Result<Response, ApiError> {
+    let q = QueryParams::parse(&ctx)?;
+    let mut filter = match q.get("filter").map(str::trim).filter(|f| !f.is_empty()) {
+        Some(f) => {
+            let f = Filter::parse(f)?;
+            f.check_terms(state.registry.max_filter_terms())?;
+            Some(f)
+        }
+        None => None,
+    };
+    let now = time::OffsetDateTime::now_utc();
+    let since = match q.get("since") {
+        Some(s) => Some(duration_secs(s, "since")?),
+        None if filter.as_ref().is_some_and(has_time_window) => None,
+        None => Some(86_400),
+    };
+    let mut from = None;
+    if let Some(secs) = since {
+        let start = now - time::Duration::seconds(secs.min(100 * 365 * 86_400) as i64);
+        let start = scimtrail_audit::format_time(start);
+        let window = Filter::parse(&format!("time ge {}", Value::String(start.clone())))?;
+        filter = Some(match filter {
+            Some(f) => Filter::And(Box::new(f), Box::new(window)),
+            None => window,
+        });
+        from = Some(start);
+    }
+    let bucket_secs = q
+        .get("bucket")
+        .filter(|b| !b.trim().is_empty())
+        .map(|b| duration_secs(b, "bucket"))
+        .transpose()?;
+    if let (Some(b), Some(s)) = (bucket_secs, since) {
+        if s / b > STATS_MAX_BUCKETS {
+            return Err(ScimError::too_many(format!(
+                "{} buckets of {b} s in the window; at most {STATS_MAX_BUCKETS}",
+                s / b
+            ))
+            .into());
+        }
+    }
+    let by_names: Vec<String> = q
+        .get("by")
+        .map(|b| {
+            b.split(',')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(str::to_string)
+                .collect()
+        })
+        .unwrap_or_default();
+    if by_names.len() > 3 {
+        return Err(ScimError::invalid_value("'by' names at most 3 attributes").into());
+    }
+    let by = by_names
+        .iter()
+        .map(|n| {
+            scimtrail_core::AttrPath::parse(n)
+                .map_err(|_| ScimError::invalid_value(format!("'by' cannot name '{n}'")))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let rows = state
+        .store
+        .event_stats(
+            &ctx.tenant,
+            &scimtrail_store::StatsQuery {
+                filter,
+                bucket_secs,
+                by,
+                max_events: STATS_MAX_EVENTS,
+            },
+        )
+        .await?;
+    let group = |keys: &[Value], count: u64| {
+        let mut o = serde_json::Map::new();
+        for (name, v) in by_names.iter().zip(keys) {
+            o.insert(name.clone(), v.clone());
+        }
+        o.insert("count".into(), count.into());
+        Value::Object(o)
+    };
+    let mut totals: std::collections::BTreeMap<String, (Vec<Value>, u64)> = Default::default();
+    let mut buckets: Vec<Value> = vec![];
+    let mut total = 0u64;
+    let mut current: Option<(i64, u64, Vec<Value>)> = None;
+    let flush = |b: Option<(i64, u64, Vec<Value>)>, out: &mut Vec<Value>| {
+        if let Some((start, n, groups)) = b {
+            let start = time::OffsetDateTime::from_unix_timestamp(start)
+                .map(scimtrail_audit::format_time)
+                .unwrap_or_default();
+            out.push(json!({"start": start, "count": n, "groups": groups}));
+        }
+    };
+    for r in &rows {
+        total += r.count;
+        let key = Value::Array(r.keys.clone()).to_string();
+        totals.entry(key).or_insert_with(|| (r.keys.clone(), 0)).1 += r.count;
+        if let Some(b) = r.bucket {
+            if current.as_ref().is_some_and(|c| c.0 != b) {
+                flush(current.take(), &mut buckets);
+            }
+            let c = current.get_or_insert_with(|| (b, 0, vec![]));
+            c.1 += r.count;
+            if !by_names.is_empty() {
+                c.2.push(group(&r.keys, r.count));
+            }
+        }
+    }
+    flush(current.take(), &mut buckets);
+    let mut groups: Vec<(Vec<Value>, u64)> = totals.into_values().collect();
+    groups.sort_by(|a, b| b.1.cmp(&a.1));
+    let mut body = json!({
+        "schemas": ["urn:scimtrail:params:audit:1.0:Stats"],
+        "count": total,
+        "by": by_names,
+    });
+    if let Some(obj) = body.as_object_mut() {
+        if let Some(f) = from {
+            obj.insert("from".into(), Value::String(f));
+        }
+        if let Some(b) = bucket_secs {
+            obj.insert("bucketSeconds".into(), b.into());
+            obj.insert("buckets".into(), Value::Array(buckets));
+        }
+        if !by_names.is_empty() {
+            obj.insert(
+                "groups".into(),
+                groups.iter().map(|(k, n)| group(k, *n)).collect(),
+            );
+        }
+    }
+    Ok(json_response(body))
 }

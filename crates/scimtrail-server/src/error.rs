@@ -35,6 +35,7 @@ pub fn store_error(e: StoreError) -> ScimError {
         )),
         StoreError::Uniqueness(d) => ScimError::uniqueness(d),
         StoreError::InvalidQuery(d) => ScimError::invalid_filter(d),
+        StoreError::TooMany(d) => ScimError::too_many(d),
         StoreError::OutOfRange(d) => ScimError::invalid_value(d),
         StoreError::Backend(d) => {
             tracing::error!(error = %d, "store failure");

@@ -32,6 +32,9 @@ pub enum StoreError {
     Uniqueness(String),
     #[error("invalid query: {0}")]
     InvalidQuery(String),
+    /// A query that would have to examine more than the store is willing to.
+    #[error("{0}")]
+    TooMany(String),
     /// A tree size, leaf index or proof range outside the log.
     #[error("{0}")]
     OutOfRange(String),
@@ -151,6 +154,11 @@ pub trait Store: Send + Sync + 'static {
 
     /// Audit events, newest first unless `query.ascending`.
     async fn events(&self, tenant: &str, query: &EventQuery) -> StoreResult<EventPage>;
+
+    /// Count the events a filter matches, per time bucket and per value of the `by`
+    /// attributes. The filter must be bounded as for [`events`](Store::events); a window of
+    /// more than `max_events` events is [`StoreError::TooMany`].
+    async fn event_stats(&self, tenant: &str, query: &StatsQuery) -> StoreResult<Vec<StatsRow>>;
 
     /// One audit event (with its `leafHash`) by id.
     async fn event(&self, tenant: &str, id: &str) -> StoreResult<Option<Value>>;

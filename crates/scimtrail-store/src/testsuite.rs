@@ -68,6 +68,7 @@ macro_rules! __store_checks {
             events_unknown_attribute_is_invalid_query,
             events_filter_every_attribute,
             events_unbounded_filters_are_refused,
+            event_stats_count_per_bucket_and_group,
             tenants_are_isolated,
             list_order_and_paging,
             list_sql_filters,
@@ -1111,6 +1112,119 @@ pub async fn events_unbounded_filters_are_refused(store: &dyn Store) {
     ] {
         let page = store.events(TENANT, &run(f, false)).await;
         assert!(page.is_ok(), "filter {f}: {page:?}");
+    }
+}
+
+/// Stats: counts per hour and scimType of the failures of one client, exact; a window larger
+/// than allowed is refused, never answered in part; only envelope attributes group.
+pub async fn event_stats_count_per_bucket_and_group(store: &dyn Store) {
+    let at = |h: u32, m: u32, client: &str, scim_type: Option<&str>| {
+        let mut e = event(TENANT, "r", "user.update");
+        e.time = format!("2026-01-01T{h:02}:{m:02}:00.000000Z");
+        e.actor.client = Some(client.into());
+        let status = if scim_type.is_some() { 400 } else { 200 };
+        e.outcome = Outcome::from_status(status, scim_type.map(str::to_string), None);
+        e
+    };
+    for e in [
+        at(0, 5, "Okta", Some("invalidValue")),
+        at(0, 50, "Okta", Some("invalidValue")),
+        at(0, 59, "Okta", Some("uniqueness")),
+        at(0, 59, "Entra", Some("invalidValue")),
+        at(1, 0, "Okta", None),
+        at(2, 30, "Okta", Some("uniqueness")),
+    ] {
+        append(store, e).await;
+    }
+    let stats = |f: &str, bucket: Option<u64>, by: &[&str], max_events| StatsQuery {
+        filter: Some(filter(f)),
+        bucket_secs: bucket,
+        by: by
+            .iter()
+            .map(|p| scimtrail_core::AttrPath::parse(p).expect("path"))
+            .collect(),
+        max_events,
+    };
+    let hour = |h: i64| Some(1_767_225_600 + h * 3600); // 2026-01-01T00:00:00Z
+    let rows = store
+        .event_stats(
+            TENANT,
+            &stats(
+                r#"actor.client eq "Okta" and outcome.result eq "failure""#,
+                Some(3600),
+                &["outcome.scimType"],
+                1000,
+            ),
+        )
+        .await
+        .expect("stats");
+    let row = |bucket, key: &str, count| StatsRow {
+        bucket,
+        keys: vec![json!(key)],
+        count,
+    };
+    assert_eq!(
+        rows,
+        vec![
+            row(hour(0), "invalidValue", 2),
+            row(hour(0), "uniqueness", 1),
+            row(hour(2), "uniqueness", 1),
+        ]
+    );
+    let rows = store
+        .event_stats(
+            TENANT,
+            &stats(
+                r#"time ge "2026-01-01T00:00:00Z""#,
+                None,
+                &["actor.client", "outcome.status"],
+                1000,
+            ),
+        )
+        .await
+        .expect("stats");
+    let pair = |c: &str, s: u64, count| StatsRow {
+        bucket: None,
+        keys: vec![json!(c), json!(s)],
+        count,
+    };
+    assert_eq!(
+        rows,
+        vec![
+            pair("Entra", 400, 1),
+            pair("Okta", 200, 1),
+            pair("Okta", 400, 4)
+        ]
+    );
+    let too_many = store
+        .event_stats(
+            TENANT,
+            &stats(r#"time ge "2026-01-01T00:00:00Z""#, None, &[], 3),
+        )
+        .await;
+    assert!(
+        matches!(too_many, Err(StoreError::TooMany(_))),
+        "{too_many:?}"
+    );
+    let too_many = store
+        .event_stats(TENANT, &stats(r#"actor.client eq "Okta""#, None, &[], 3))
+        .await;
+    assert!(
+        matches!(too_many, Err(StoreError::TooMany(_))),
+        "{too_many:?}"
+    );
+    for (f, by) in [
+        (r#"time ge "2026-01-01T00:00:00Z""#, "changes.path"),
+        (r#"time ge "2026-01-01T00:00:00Z""#, "request.body"),
+        (r#"outcome.status ge 400"#, "action"),
+    ] {
+        let e = store
+            .event_stats(TENANT, &stats(f, None, &[by], 1000))
+            .await;
+        assert!(
+            matches!(e, Err(StoreError::InvalidQuery(_))),
+            "{f} by {by}: {e:?}"
+        );
     }
 }
 

@@ -1,6 +1,6 @@
 //! Plain data passed across the store boundary.
 
-use scimtrail_core::Filter;
+use scimtrail_core::{AttrPath, Filter};
 use serde::Serialize;
 use serde_json::Value;
 
@@ -117,6 +117,27 @@ pub struct EventQuery {
     /// which only reads what is new). Every page is bounded by the store's scan budget either
     /// way; without this, such a filter is refused with `InvalidQuery`.
     pub unbounded: bool,
+}
+
+/// What [`crate::Store::event_stats`] counts.
+#[derive(Debug, Clone)]
+pub struct StatsQuery {
+    pub filter: Option<Filter>,
+    /// Bucket width in seconds (buckets start at multiples of it since the Unix epoch); `None`
+    /// counts the whole window as one.
+    pub bucket_secs: Option<u64>,
+    /// Event attributes to group by (`outcome.scimType`, `actor.client`…).
+    pub by: Vec<AttrPath>,
+    /// The most events the window may hold.
+    pub max_events: u64,
+}
+
+/// One count: its bucket's start (Unix seconds), the values of the `by` attributes in order.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StatsRow {
+    pub bucket: Option<i64>,
+    pub keys: Vec<Value>,
+    pub count: u64,
 }
 
 #[derive(Debug, Clone)]

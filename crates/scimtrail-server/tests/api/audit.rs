@@ -596,3 +596,84 @@ async fn troubleshooting_queries_and_unbounded_filters() {
         .iter()
         .any(|e| e["requestId"] == failed.as_str()));
 }
+
+/// "Failures by scimType from Entra in the last 24 h" in one call, and bad stats requests.
+#[tokio::test]
+async fn stats_answer_failures_by_scim_type_per_client() {
+    let app = spawn_app().await;
+    let entra = [("User-Agent", "Azure Active Directory SCIM Client")];
+    let bad_user = json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"]});
+    for _ in 0..3 {
+        let r = app
+            .send(
+                reqwest::Method::POST,
+                "/scim/v2/Users",
+                Some(&bad_user),
+                &entra,
+            )
+            .await;
+        assert_eq!(r.status, 400);
+    }
+    app.create_user("dup").await;
+    let dup = json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"], "userName": "dup"});
+    let r = app
+        .send(reqwest::Method::POST, "/scim/v2/Users", Some(&dup), &entra)
+        .await;
+    assert_eq!(r.status, 409);
+    // An Okta failure, which the filter leaves out.
+    app.send(
+        reqwest::Method::POST,
+        "/scim/v2/Users",
+        Some(&bad_user),
+        &[("User-Agent", "Okta SCIM Client 1.0.0")],
+    )
+    .await;
+
+    let f = enc(r#"actor.client eq "Microsoft Entra ID" and outcome.result eq "failure""#);
+    let r = app
+        .get(&format!(
+            "/audit/v1/stats?filter={f}&since=24h&bucket=1h&by=outcome.scimType"
+        ))
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.body["count"], 4, "{}", r.body);
+    let groups = r.body["groups"].as_array().unwrap();
+    let scim_type = |g: &Value| g["outcome.scimType"].as_str().unwrap_or("").to_string();
+    assert_eq!(groups.len(), 2, "{}", r.body);
+    assert_eq!(groups[0]["count"], 3, "the largest group first: {}", r.body);
+    assert_eq!(scim_type(&groups[1]), "uniqueness");
+    assert_eq!(groups[1]["count"], 1);
+    let buckets = r.body["buckets"].as_array().unwrap();
+    let in_buckets: u64 = buckets.iter().map(|b| b["count"].as_u64().unwrap()).sum();
+    assert_eq!(in_buckets, 4);
+    assert!(buckets
+        .iter()
+        .all(|b| b["start"].as_str().unwrap().ends_with(":00:00.000000Z")));
+
+    // Without `by` or `bucket`: one count.
+    let r = app.get(&format!("/audit/v1/stats?filter={f}")).await;
+    assert_eq!(r.body["count"], 4, "{}", r.body);
+
+    for (query, scim_type) in [
+        ("bucket=1x", "invalidValue"),
+        ("bucket=0h", "invalidValue"),
+        ("since=abc", "invalidValue"),
+        ("by=changes.path", "invalidFilter"),
+        ("by=a,b,c,d", "invalidValue"),
+        ("by=%5B", "invalidValue"),
+        ("since=3650d&bucket=1s", "tooMany"),
+        ("filter=nosuch%20eq%201", "invalidFilter"),
+    ] {
+        let r = app.get(&format!("/audit/v1/stats?{query}")).await;
+        assert!(r.status == 400, "{query}: {} {}", r.status, r.body);
+        assert_eq!(r.body["scimType"], scim_type, "{query}: {}", r.body);
+    }
+    let r = app
+        .raw(
+            app.client
+                .get(app.url("/audit/v1/stats"))
+                .bearer_auth("wrong"),
+        )
+        .await;
+    assert_eq!(r.status, 401);
+}

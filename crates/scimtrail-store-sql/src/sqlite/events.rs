@@ -564,6 +564,103 @@ pub fn explain(
     Ok(out)
 }
 
+/// Counts per bucket and `by` values over the window of a stats query, which must hold at
+/// most `max_events` events of its driver.
+pub fn stats(
+    conn: &Connection,
+    tenant: &str,
+    q: &scimtrail_store::StatsQuery,
+) -> StoreResult<Vec<scimtrail_store::StatsRow>> {
+    let eq = EventQuery {
+        filter: q.filter.clone(),
+        count: 0,
+        after_seq: None,
+        ascending: true,
+        unbounded: false,
+    };
+    let mut by = Vec::with_capacity(q.by.len());
+    for p in &q.by {
+        match event_attr(p) {
+            Some((c, _)) if c.exists.is_none() && c.name != "e.seq" && c.name != "e.time" => {
+                by.push(c)
+            }
+            _ => {
+                return Err(StoreError::InvalidQuery(format!(
+                    "events cannot be grouped by '{p}'"
+                )))
+            }
+        }
+    }
+    // One window holding the whole range, or a refusal: stats are never partial.
+    let cap = q.max_events.max(1);
+    let Some((plan, (lo, hi), resume)) = prepare(conn, tenant, &eq, cap + 1)? else {
+        return Ok(vec![]);
+    };
+    let examined = match &plan.driver {
+        Driver::Log => hi.saturating_sub(lo).saturating_add(1),
+        _ => u64::from(resume.is_some()) * (cap + 1),
+    };
+    if resume.is_some() || examined > cap {
+        return Err(StoreError::TooMany(format!(
+            "the window holds more than {cap} events: narrow it with a shorter time window or \
+             an eq on an indexed attribute"
+        )));
+    }
+    let (page, mut params) = page_query(tenant, &plan, (lo, hi), &eq)?;
+    // The page query's FROM and WHERE, without its order and limit.
+    let from = page
+        .split_once(" FROM ")
+        .and_then(|(_, rest)| rest.rsplit_once(" ORDER BY "))
+        .map(|(f, _)| f.replacen(" LEFT JOIN audit_payloads p ON p.seq = e.seq", "", 1))
+        .ok_or_else(|| StoreError::Backend("cannot build the stats query".into()))?;
+    params.pop();
+    let bucket = match q.bucket_secs {
+        Some(b) => format!(
+            "(CAST(strftime('%s', substr(e.time, 1, 19)) AS INTEGER) / {b}) * {b}",
+            b = b.max(1)
+        ),
+        None => "NULL".into(),
+    };
+    let keys: String = by.iter().map(|c| format!(", {}", c.name)).collect();
+    let groups: String = (0..by.len()).map(|i| format!(", {}", i + 2)).collect();
+    let sql = format!(
+        "SELECT {bucket}{keys}, count(*) FROM {from} GROUP BY 1{groups} ORDER BY 1{groups} \
+         LIMIT {}",
+        STATS_MAX_ROWS + 1
+    );
+    let mut stmt = conn.prepare_cached(&sql).map_err(db)?;
+    let n = by.len();
+    let rows = stmt
+        .query_map(params_from_iter(params.iter()), |r| {
+            let mut keys = Vec::with_capacity(n);
+            for i in 0..n {
+                keys.push(match r.get_ref(i + 1)? {
+                    rusqlite::types::ValueRef::Integer(v) => Value::from(v),
+                    rusqlite::types::ValueRef::Text(t) => {
+                        Value::String(String::from_utf8_lossy(t).into_owned())
+                    }
+                    _ => Value::Null,
+                });
+            }
+            Ok(scimtrail_store::StatsRow {
+                bucket: r.get(0)?,
+                keys,
+                count: r.get::<_, i64>(n + 1)? as u64,
+            })
+        })
+        .map_err(db)?;
+    let rows = rows.collect::<rusqlite::Result<Vec<_>>>().map_err(db)?;
+    if rows.len() > STATS_MAX_ROWS {
+        return Err(StoreError::TooMany(format!(
+            "more than {STATS_MAX_ROWS} buckets and groups: use wider buckets or fewer 'by'"
+        )));
+    }
+    Ok(rows)
+}
+
+/// The most counts (bucket × group) one stats query answers.
+const STATS_MAX_ROWS: usize = 50_000;
+
 pub fn events_at(conn: &Connection, tenant: &str, seqs: &[u64]) -> StoreResult<Vec<Value>> {
     let mut stmt = conn
         .prepare_cached(&format!(

@@ -359,6 +359,14 @@ impl Store for SqliteStore {
         let (t, id) = (tenant.to_string(), id.to_string());
         self.reader.run(move |c| events::event(c, &t, &id)).await
     }
+    async fn event_stats(
+        &self,
+        tenant: &str,
+        query: &scimtrail_store::StatsQuery,
+    ) -> StoreResult<Vec<scimtrail_store::StatsRow>> {
+        let (t, q) = (tenant.to_string(), query.clone());
+        self.reader.run(move |c| events::stats(c, &t, &q)).await
+    }
     fn log_size(&self) -> tokio::sync::watch::Receiver<u64> {
         self.committer.log_size()
     }
