@@ -332,7 +332,7 @@ async fn stats(
     }
     flush(current.take(), &mut buckets);
     let mut groups: Vec<(Vec<Value>, u64)> = totals.into_values().collect();
-    groups.sort_by(|a, b| b.1.cmp(&a.1));
+    groups.sort_by_key(|g| std::cmp::Reverse(g.1));
     let mut body = json!({
         "schemas": ["urn:scimtrail:params:audit:1.0:Stats"],
         "count": total,
