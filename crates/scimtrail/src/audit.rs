@@ -81,6 +81,43 @@ pub enum AuditCommand {
         #[arg(long)]
         json: bool,
     },
+    /// The newest events matching a filter, oldest first; with --follow, then every new one
+    /// as it is committed (the log is looked at every second).
+    Tail {
+        /// SCIM filter over event attributes.
+        #[arg(long)]
+        filter: Option<String>,
+        /// How many events to show before following (default 10).
+        #[arg(short = 'n', long, default_value_t = 10)]
+        lines: usize,
+        #[arg(short, long)]
+        follow: bool,
+        #[command(flatten)]
+        db: DatabaseArg,
+        /// One JSON event per line.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Count events per time bucket and by envelope attributes, e.g.
+    /// --by outcome.scimType --since 24h --filter 'actor.client eq "Okta"'.
+    Stats {
+        #[arg(long)]
+        filter: Option<String>,
+        /// Window length back from now (default 24h when the filter has no time comparison).
+        #[arg(long)]
+        since: Option<String>,
+        /// Bucket width, e.g. 1h, 15m, 1d.
+        #[arg(long)]
+        bucket: Option<String>,
+        /// Up to three attributes, comma-separated: outcome.result, outcome.status,
+        /// outcome.scimType, action, actor.client, actor.name…
+        #[arg(long)]
+        by: Option<String>,
+        #[command(flatten)]
+        db: DatabaseArg,
+        #[arg(long)]
+        json: bool,
+    },
     /// Every event of one request (its X-Request-Id), in log order.
     Trace {
         request_id: String,
@@ -190,6 +227,44 @@ pub async fn run(cmd: AuditCommand) -> anyhow::Result<()> {
                 path.push_str(&format!("&filter={}", encode(f)));
             }
             list_events(&db, &path, json).await
+        }
+        AuditCommand::Tail {
+            filter,
+            lines,
+            follow,
+            db,
+            json,
+        } => tail(&db, filter.as_deref(), lines, follow, json).await,
+        AuditCommand::Stats {
+            filter,
+            since,
+            bucket,
+            by,
+            db,
+            json,
+        } => {
+            let mut path = "/audit/v1/stats?".to_string();
+            for (k, v) in [
+                ("filter", filter),
+                ("since", since),
+                ("bucket", bucket),
+                ("by", by),
+            ] {
+                if let Some(v) = v {
+                    path.push_str(&format!("{k}={}&", encode(&v)));
+                }
+            }
+            let local = crate::history::Local::open(&db).await?;
+            let (status, v) = local.call(axum::http::Method::GET, &path, None).await?;
+            if status != 200 {
+                return Err(crate::history::fail(status, &v));
+            }
+            if json {
+                println!("{}", serde_json::to_string_pretty(&v)?);
+            } else {
+                print_stats(&v);
+            }
+            Ok(())
         }
         AuditCommand::Trace {
             request_id,
@@ -853,6 +928,172 @@ async fn list_events(db: &DatabaseArg, path: &str, json: bool) -> anyhow::Result
     );
     for e in v["Resources"].as_array().into_iter().flatten() {
         println!("{}", event_line(e));
+    }
+    Ok(())
+}
+
+/// One group of a stats answer as `a=x b=y`.
+fn group_label(g: &serde_json::Value, by: &[serde_json::Value]) -> String {
+    by.iter()
+        .filter_map(|b| b.as_str())
+        .map(|b| match &g[b] {
+            serde_json::Value::Null => format!("{b}=-"),
+            serde_json::Value::String(s) => format!("{b}={s}"),
+            v => format!("{b}={v}"),
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+fn print_stats(v: &serde_json::Value) {
+    let by = v["by"].as_array().cloned().unwrap_or_default();
+    if let Some(from) = v["from"].as_str() {
+        println!("since {from}: {} events", v["count"]);
+    } else {
+        println!("{} events", v["count"]);
+    }
+    if let Some(buckets) = v["buckets"].as_array() {
+        println!();
+        println!("{:<27} {:>8}  GROUPS", "BUCKET", "COUNT");
+        for b in buckets {
+            let groups: Vec<String> = b["groups"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(|g| format!("{} ({})", group_label(g, &by), g["count"]))
+                .collect();
+            println!(
+                "{:<27} {:>8}  {}",
+                b["start"].as_str().unwrap_or("?"),
+                b["count"],
+                groups.join(", ")
+            );
+        }
+    }
+    if let Some(groups) = v["groups"].as_array() {
+        println!();
+        println!("{:>8}  GROUP", "COUNT");
+        for g in groups {
+            println!("{:>8}  {}", g["count"], group_label(g, &by));
+        }
+    }
+}
+
+/// `audit tail`: the newest `lines` matches, then (with `follow`) each new one. Every query
+/// is bounded by a `seq` window, so any filter works; the store's scan budget may end a page
+/// early, and its cursor is followed.
+async fn tail(
+    db: &DatabaseArg,
+    filter: Option<&str>,
+    lines: usize,
+    follow: bool,
+    json: bool,
+) -> anyhow::Result<()> {
+    let local = crate::history::Local::open(db).await?;
+    let get = |path: String| {
+        let local = &local;
+        async move {
+            let (status, v) = local.call(axum::http::Method::GET, &path, None).await?;
+            if status != 200 {
+                return Err(crate::history::fail(status, &v));
+            }
+            Ok::<_, anyhow::Error>(v)
+        }
+    };
+    let and = |extra: String| match filter {
+        Some(f) => encode(&format!("({f}) and {extra}")),
+        None => encode(&extra),
+    };
+    let print = |e: &serde_json::Value| {
+        if json {
+            println!("{e}");
+        } else {
+            println!("{}", event_line(e));
+        }
+    };
+    let newest = get("/audit/v1/events?count=1".into()).await?;
+    let Some(end) = newest["Resources"][0]["seq"].as_u64() else {
+        if !follow {
+            return Ok(());
+        }
+        return follow_from(&local, filter, &print, None).await;
+    };
+    let mut shown: Vec<serde_json::Value> = vec![];
+    let base = format!(
+        "/audit/v1/events?count={}&filter={}",
+        lines.min(1000),
+        and(format!("seq le {end}"))
+    );
+    let mut path = base.clone();
+    for _ in 0..10_000 {
+        if shown.len() >= lines {
+            break;
+        }
+        let page = get(path.clone()).await?;
+        shown.extend(page["Resources"].as_array().cloned().unwrap_or_default());
+        match page["nextCursor"].as_str() {
+            Some(c) => path = format!("{base}&cursor={c}"),
+            None => break,
+        }
+    }
+    shown.truncate(lines);
+    if !json && !shown.is_empty() {
+        println!(
+            "{:<27} {:<18} {:<24} {:<40} {:<20} {:>11}",
+            "TIME", "ACTOR", "ACTION", "TARGET", "OUTCOME", "LATENCY"
+        );
+    }
+    for e in shown.iter().rev() {
+        print(e);
+    }
+    if follow {
+        follow_from(&local, filter, &print, Some(end)).await?;
+    }
+    Ok(())
+}
+
+/// Follow the log through the API's live tail (`/audit/v1/stream`), recorded once as it
+/// starts; each SSE event is printed as it arrives.
+async fn follow_from(
+    local: &crate::history::Local,
+    filter: Option<&str>,
+    print: &dyn Fn(&serde_json::Value),
+    after: Option<u64>,
+) -> anyhow::Result<()> {
+    use futures_util::StreamExt as _;
+    let mut path = "/audit/v1/stream?".to_string();
+    if let Some(f) = filter {
+        path.push_str(&format!("filter={}&", encode(f)));
+    }
+    path.push_str(&format!("after={}", after.map_or(-1, |a| a as i64)));
+    if after.is_none() {
+        // From the start of an empty log: `after` must be a seq, so leave it out.
+        path = path.replace("after=-1", "");
+    }
+    let resp = local.respond(axum::http::Method::GET, &path, None).await?;
+    if resp.status() != 200 {
+        let status = resp.status().as_u16();
+        let bytes = axum::body::to_bytes(resp.into_body(), 64 * 1024).await?;
+        let v = serde_json::from_slice(&bytes).unwrap_or(serde_json::Value::Null);
+        return Err(crate::history::fail(status, &v));
+    }
+    let mut body = resp.into_body().into_data_stream();
+    let mut buf = String::new();
+    while let Some(chunk) = body.next().await {
+        buf.push_str(&String::from_utf8_lossy(&chunk?));
+        while let Some(end) = buf.find("\n\n") {
+            let block: String = buf.drain(..end + 2).collect();
+            let data: String = block
+                .lines()
+                .filter_map(|l| l.strip_prefix("data:"))
+                .map(str::trim_start)
+                .collect();
+            if block.lines().any(|l| l.trim() == "event: audit") {
+                if let Ok(e) = serde_json::from_str::<serde_json::Value>(&data) {
+                    print(&e);
+                }
+            }
+        }
     }
     Ok(())
 }

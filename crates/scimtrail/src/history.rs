@@ -96,6 +96,8 @@ impl Local {
             })?;
         let config = scimtrail_server::ServerConfig {
             system_name: gethostname::gethostname().to_string_lossy().into_owned(),
+            // A server in another process commits what a tail here follows.
+            tail_poll: std::time::Duration::from_secs(1),
             ..Default::default()
         };
         let state = scimtrail_server::AppState::new(store, registry, config);
@@ -110,6 +112,21 @@ impl Local {
         path: &str,
         body: Option<Value>,
     ) -> anyhow::Result<(u16, Value)> {
+        let resp = self.respond(method, path, body).await?;
+        let status = resp.status().as_u16();
+        let bytes = axum::body::to_bytes(resp.into_body(), usize::MAX).await?;
+        let v = serde_json::from_slice(&bytes)
+            .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into_owned()));
+        Ok((status, v))
+    }
+
+    /// The response itself, its body not yet read (a live tail's stream).
+    pub(crate) async fn respond(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> anyhow::Result<axum::response::Response> {
         let operator = std::env::var("USER").unwrap_or_else(|_| "operator".into());
         let mut req = Request::builder()
             .method(method)
@@ -125,12 +142,7 @@ impl Local {
         let mut req = req.body(Body::from(body.map(|b| b.to_string()).unwrap_or_default()))?;
         req.extensions_mut()
             .insert(scimtrail_server::Operator(operator));
-        let resp = self.app.clone().oneshot(req).await?;
-        let status = resp.status().as_u16();
-        let bytes = axum::body::to_bytes(resp.into_body(), usize::MAX).await?;
-        let v = serde_json::from_slice(&bytes)
-            .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into_owned()));
-        Ok((status, v))
+        Ok(self.app.clone().oneshot(req).await?)
     }
 }
 
