@@ -27,18 +27,18 @@ fn event_attr(p: &AttrPath) -> Option<(Column, Option<&'static str>)> {
         ("actor", Some("kind")) => (
             "e.actor_kind",
             ColKind::Text,
-            Some("audit_events_actor_kind"),
+            Some("audit_events_rare_actor"),
         ),
         ("actor", Some("id")) => ("e.actor_id", ColKind::Text, Some("audit_events_actor_id")),
         ("actor", Some("name")) => ("e.actor_name", ColKind::Text, Some("audit_events_actor")),
-        ("actor", Some("client")) => ("e.actor_client", ColKind::Text, Some("audit_events_client")),
+        ("actor", Some("client")) => ("e.actor_client", ColKind::Text, None),
         ("actor", Some("ip")) => ("e.actor_ip", ColKind::Text, Some("audit_events_ip")),
-        ("operation", Some("method")) => ("e.method", ColKind::Text, Some("audit_events_method")),
-        ("operation", Some("scim")) => ("e.scim_op", ColKind::Text, Some("audit_events_scim_op")),
+        ("operation", Some("method")) => ("e.method", ColKind::Text, None),
+        ("operation", Some("scim")) => ("e.scim_op", ColKind::Text, None),
         ("target", Some("type")) => (
             "e.target_type",
             ColKind::Text,
-            Some("audit_events_target_type"),
+            Some("audit_events_rare_target"),
         ),
         ("target", Some("id")) => ("e.target_id", ColKind::Text, Some("audit_events_target")),
         ("target", Some("externalid")) => (
@@ -51,8 +51,10 @@ fn event_attr(p: &AttrPath) -> Option<(Column, Option<&'static str>)> {
             ColKind::Text,
             Some("audit_events_display"),
         ),
-        ("outcome", Some("result")) => ("e.result", ColKind::Text, Some("audit_events_result")),
-        ("outcome", Some("status")) => ("e.status", ColKind::Int, Some("audit_events_status")),
+        ("outcome", Some("result")) => ("e.result", ColKind::Text, Some("audit_events_failure")),
+        ("outcome", Some("status")) => {
+            ("e.status", ColKind::Int, Some("audit_events_error_status"))
+        }
         ("outcome", Some("scimtype")) => {
             ("e.scim_type", ColKind::Text, Some("audit_events_scim_type"))
         }
@@ -85,7 +87,7 @@ const CHANGE_PATHS: &str = "audit_change_paths_path";
 pub const SCAN_BUDGET: u64 = 20_000;
 
 /// Indexes from the most to the least selective, for choosing which `eq` drives a query.
-const DRIVER_ORDER: [&str; 18] = [
+const DRIVER_ORDER: [&str; 15] = [
     "audit_events_request",
     "audit_events_parent",
     "audit_events_target",
@@ -93,18 +95,47 @@ const DRIVER_ORDER: [&str; 18] = [
     "audit_events_display",
     "audit_events_actor_id",
     "audit_events_ip",
+    "audit_events_rare_actor",
+    "audit_events_rare_target",
     CHANGE_PATHS,
     "audit_events_scim_type",
+    "audit_events_error_status",
+    "audit_events_failure",
     "audit_events_actor",
-    "audit_events_client",
-    "audit_events_status",
     "audit_events_action",
-    "audit_events_target_type",
-    "audit_events_method",
-    "audit_events_scim_op",
-    "audit_events_result",
-    "audit_events_actor_kind",
 ];
+
+/// Whether the value of an `eq` can use a partial index, and the index's condition that the
+/// queries must state (SQLite uses a partial index only for a query that implies it).
+fn partial(index: &str, value: &Param) -> Option<Option<&'static str>> {
+    let text = |v: &Param| match v {
+        Param::Text(t) => Some(t.clone()),
+        Param::Int(_) => None,
+    };
+    Some(match index {
+        "audit_events_external_id" => Some("target_external_id IS NOT NULL"),
+        "audit_events_display" => Some("target_display IS NOT NULL"),
+        "audit_events_parent" => Some("parent_id IS NOT NULL"),
+        "audit_events_scim_type" => Some("scim_type IS NOT NULL"),
+        "audit_events_failure" if text(value).as_deref() == Some("failure") => {
+            Some("result = 'failure'")
+        }
+        "audit_events_error_status" if matches!(value, Param::Int(n) if *n >= 400) => {
+            Some("status >= 400")
+        }
+        "audit_events_rare_actor" if text(value).is_some_and(|v| v != "token") => {
+            Some("actor_kind <> 'token'")
+        }
+        "audit_events_rare_target" if text(value).is_some_and(|v| v != "User" && v != "Group") => {
+            Some("target_type NOT IN ('User', 'Group')")
+        }
+        "audit_events_failure"
+        | "audit_events_error_status"
+        | "audit_events_rare_actor"
+        | "audit_events_rare_target" => return None,
+        _ => None,
+    })
+}
 
 /// How a query walks the log.
 #[derive(Debug, Clone, PartialEq)]
@@ -118,6 +149,8 @@ enum Driver {
         index: &'static str,
         column: &'static str,
         value: Param,
+        /// The condition of a partial index, stated in the queries.
+        only: Option<&'static str>,
     },
 }
 
@@ -220,11 +253,15 @@ fn plan(
                 let Some(value) = params.pop().filter(|_| !sql.contains("IS NULL")) else {
                     continue;
                 };
+                let Some(only) = partial(index, &value) else {
+                    continue;
+                };
                 rank = r;
                 driver = Driver::Index {
                     index,
                     column: column.trim_start_matches("e."),
                     value,
+                    only,
                 };
             }
             _ => {}
@@ -275,9 +312,10 @@ fn unbounded() -> StoreError {
     StoreError::InvalidQuery(
         "this filter would scan the whole log: add a time window (for example time ge \
          \"2026-01-01T00:00:00Z\"), a seq range, or an eq on an indexed attribute (requestId, \
-         parentId, actor.id, actor.name, actor.kind, actor.client, actor.ip, action, \
-         operation.method, operation.scim, target.type, target.id, target.externalId, \
-         target.display, outcome.result, outcome.status, outcome.scimType, changes.path)"
+         parentId, actor.id, actor.name, actor.ip, action, target.id, target.externalId, \
+         target.display, changes.path, outcome.scimType; outcome.result eq \"failure\", \
+         outcome.status eq 400 or above, actor.kind other than token, target.type other than \
+         User and Group)"
             .into(),
     )
 }
@@ -337,10 +375,12 @@ fn edge_query(
         index,
         column,
         value,
+        only,
     } = &plan.driver
     else {
         return None;
     };
+    let only = only.map(|o| format!(" AND {o}")).unwrap_or_default();
     let (table, col) = if *index == CHANGE_PATHS {
         ("audit_change_paths", "path")
     } else {
@@ -348,7 +388,7 @@ fn edge_query(
     };
     let order = if ascending { "ASC" } else { "DESC" };
     let sql = format!(
-        "SELECT seq FROM {table} INDEXED BY {index} WHERE tenant = ? AND {col} = ? \
+        "SELECT seq FROM {table} INDEXED BY {index} WHERE tenant = ? AND {col} = ?{only} \
          AND seq >= ? AND seq <= ? ORDER BY seq {order} LIMIT 1 OFFSET ?"
     );
     let params = vec![
@@ -474,6 +514,9 @@ fn page_query(
         Param::Int(lo as i64),
         Param::Int(hi.min(i64::MAX as u64) as i64),
     ];
+    if let Driver::Index { only: Some(o), .. } = &plan.driver {
+        sql.push_str(&format!(" AND {o}"));
+    }
     if let Driver::Index {
         index: CHANGE_PATHS,
         value,
