@@ -161,6 +161,8 @@ pub struct Redactor {
     paths: HashSet<String>,
     /// Operator-configured header names (lower case) redacted besides the rule above.
     headers: HashSet<String>,
+    /// With a key, a redacted attribute value becomes its keyed HMAC ([`Redactor::mask`]).
+    hmac_key: Option<[u8; 32]>,
 }
 
 impl Redactor {
@@ -179,7 +181,35 @@ impl Redactor {
             names: names.into_iter().collect(),
             paths: paths.into_iter().collect(),
             headers: HashSet::new(),
+            hmac_key: None,
         }
+    }
+
+    /// Replace redacted attribute values by a keyed HMAC of the value instead of a constant,
+    /// so that whether and when a secret changed can be read from the log without the value.
+    pub fn with_hmac_key(mut self, key: [u8; 32]) -> Self {
+        self.hmac_key = Some(key);
+        self
+    }
+
+    /// What a redacted attribute value becomes: `[REDACTED]`, or with a key
+    /// `[REDACTED hmac-sha256:…]` (the first 128 bits of HMAC-SHA-256 over the value's JSON,
+    /// base64url). Only bodies and change values, which the leaf holds as salted digests,
+    /// are masked this way; headers and queries sit in the leaf's clear envelope and keep the
+    /// constant.
+    pub fn mask(&self, v: &Value) -> Value {
+        use hmac::Mac as _;
+        let Some(key) = &self.hmac_key else {
+            return Value::String(REDACTED.into());
+        };
+        let Ok(mut mac) = hmac::Hmac::<sha2::Sha256>::new_from_slice(key) else {
+            return Value::String(REDACTED.into());
+        };
+        mac.update(v.to_string().as_bytes());
+        let tag = mac.finalize().into_bytes();
+        use base64::Engine as _;
+        let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(&tag[..16]);
+        Value::String(format!("[REDACTED hmac-sha256:{b64}]"))
     }
 
     /// Whether a JSON key or a PATCH path names a secret attribute.
@@ -267,7 +297,12 @@ impl Redactor {
                     if (by_path || by_filter || dotted || self.is_secret_path(k))
                         && !child.is_null()
                     {
-                        *child = Value::String(REDACTED.into());
+                        // A filter is kept whole neither way: it quotes more than the secret.
+                        *child = if by_filter {
+                            Value::String(REDACTED.into())
+                        } else {
+                            self.mask(child)
+                        };
                     } else if self.paths.is_empty() {
                         self.redact_under(child, None);
                     } else {

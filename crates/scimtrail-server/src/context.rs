@@ -139,7 +139,7 @@ pub(crate) fn redact_changes(state: &AppState, mut changes: Vec<Change>) -> Vec<
         let whole = state.redactor.is_secret_path(&c.path);
         for v in [&mut c.old, &mut c.new] {
             if whole && !v.is_null() {
-                *v = serde_json::Value::String(scimtrail_audit::REDACTED.into());
+                *v = state.redactor.mask(v);
             } else {
                 // A secret inside a complex or multi-valued value (`addresses[].streetAddress`).
                 state.redactor.redact_value_of(&c.path, v);

@@ -75,6 +75,11 @@ pub struct ServerConfig {
     /// How often a caught-up live tail looks at the log without a commit of this process to
     /// wake it (commits of other processes sharing the database).
     pub tail_poll: std::time::Duration,
+    /// Whether successful reads (GET, `.search`, audit reads) are recorded; failures and
+    /// writes always are.
+    pub record_reads: bool,
+    /// With a key, redacted attribute values in event payloads are its HMAC, not a constant.
+    pub redaction_key: Option<[u8; 32]>,
 }
 
 impl Default for ServerConfig {
@@ -96,6 +101,8 @@ impl Default for ServerConfig {
             revert_max_changes: 1000,
             auth_failures_per_minute: 60,
             tail_poll: std::time::Duration::from_secs(2),
+            record_reads: true,
+            redaction_key: None,
         }
     }
 }
@@ -129,9 +136,13 @@ impl AppState {
         AppState {
             store,
             registry,
-            redactor: Arc::new(
-                Redactor::new(secrets).with_headers(config.redact_headers.iter().cloned()),
-            ),
+            redactor: Arc::new({
+                let r = Redactor::new(secrets).with_headers(config.redact_headers.iter().cloned());
+                match config.redaction_key {
+                    Some(k) => r.with_hmac_key(k),
+                    None => r,
+                }
+            }),
             log: Arc::new(ephemeral_log(&config.system_name)),
             config: Arc::new(config),
             locks: Arc::default(),

@@ -363,7 +363,12 @@ async fn finish(state: &AppState, ctx: &Ctx, resp: Response, info: Option<EventI
             Bytes::new()
         }
     };
-    let mut out = if parts.extensions.get::<Recorded>().is_some() {
+    let unrecorded_read = !state.config.record_reads
+        && parts.status.as_u16() < 400
+        && (matches!(ctx.method.as_str(), "GET" | "HEAD")
+            || (ctx.method == "POST" && ctx.path.ends_with("/.search")));
+    let mut out = if parts.extensions.get::<Recorded>().is_some() || unrecorded_read {
+        // Written with its write, or a successful read that the policy leaves out.
         Response::from_parts(parts, Body::from(bytes))
     } else {
         let info = info

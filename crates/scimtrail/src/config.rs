@@ -101,6 +101,10 @@ pub struct ServeArgs {
     /// 429 and one summary event. Default 60.
     #[arg(long, env = "SCIMTRAIL_AUTH_FAILURES_PER_MINUTE")]
     pub auth_failures_per_minute: Option<u64>,
+    /// Which requests are recorded: `all` (the default) or `writes-and-failures`, which leaves
+    /// successful reads (GET, .search, audit reads) out of the log.
+    #[arg(long, env = "SCIMTRAIL_RECORD_READS")]
+    pub record_reads: Option<String>,
 }
 
 /// The TOML file: every key optional.
@@ -128,6 +132,7 @@ pub struct FileConfig {
     pub max_filter_terms: Option<usize>,
     pub revert_max_changes: Option<usize>,
     pub auth_failures_per_minute: Option<u64>,
+    pub record_reads: Option<String>,
 }
 
 /// The settings `serve` runs with.
@@ -154,6 +159,9 @@ pub struct Settings {
     pub max_filter_terms: usize,
     pub revert_max_changes: usize,
     pub auth_failures_per_minute: u64,
+    pub record_reads: bool,
+    /// The key of the HMAC that masks redacted values (`redaction-key` in the data directory).
+    pub redaction_key_file: PathBuf,
 }
 
 impl ServeArgs {
@@ -214,6 +222,19 @@ impl ServeArgs {
                 .auth_failures_per_minute
                 .or(file.auth_failures_per_minute)
                 .unwrap_or(60),
+            record_reads: match self
+                .record_reads
+                .or(file.record_reads)
+                .as_deref()
+                .map(str::trim)
+            {
+                None | Some("all") => true,
+                Some("writes-and-failures") => false,
+                Some(other) => {
+                    anyhow::bail!("record_reads is all or writes-and-failures, not {other:?}")
+                }
+            },
+            redaction_key_file: data_dir.join("redaction-key"),
             revert_max_changes: self
                 .revert_max_changes
                 .or(file.revert_max_changes)

@@ -98,6 +98,10 @@ impl Local {
             system_name: gethostname::gethostname().to_string_lossy().into_owned(),
             // A server in another process commits what a tail here follows.
             tail_poll: std::time::Duration::from_secs(1),
+            // The same masks as the server's, so the operator's events compare with its own.
+            redaction_key: Some(crate::logkey::redaction_key(
+                &crate::logkey::data_dir(&url).join("redaction-key"),
+            )?),
             ..Default::default()
         };
         let state = scimtrail_server::AppState::new(store, registry, config);

@@ -66,6 +66,56 @@ pub fn load_or_create(path: &Path, name: &str) -> anyhow::Result<LogSigner> {
     Ok(signer)
 }
 
+/// The key of the HMAC that masks redacted values in event payloads: 32 random bytes, hex,
+/// created (mode 0600) on first use. Losing it only makes later masks incomparable with
+/// earlier ones; the log still verifies.
+pub fn redaction_key(path: &Path) -> anyhow::Result<[u8; 32]> {
+    let parse = |text: &str| -> Option<[u8; 32]> {
+        let text = text.trim();
+        let mut key = [0u8; 32];
+        if text.len() != 64 {
+            return None;
+        }
+        for (i, b) in key.iter_mut().enumerate() {
+            *b = u8::from_str_radix(text.get(2 * i..2 * i + 2)?, 16).ok()?;
+        }
+        Some(key)
+    };
+    if path.exists() {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read the redaction key {}", path.display()))?;
+        return parse(&text)
+            .with_context(|| format!("invalid redaction key in {}", path.display()));
+    }
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir)?;
+    }
+    let key: [u8; 32] = rand::random();
+    let mut opts = std::fs::OpenOptions::new();
+    opts.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt as _;
+        opts.mode(0o600);
+    }
+    match opts.open(path) {
+        Ok(mut f) => {
+            let hex: String = key.iter().map(|b| format!("{b:02x}")).collect();
+            f.write_all(format!("{hex}\n").as_bytes())?;
+            f.sync_all()?;
+            Ok(key)
+        }
+        // Another process created it first: use theirs.
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+            let text = std::fs::read_to_string(path)?;
+            parse(&text).with_context(|| format!("invalid redaction key in {}", path.display()))
+        }
+        Err(e) => {
+            Err(e).with_context(|| format!("cannot create the redaction key {}", path.display()))
+        }
+    }
+}
+
 fn write_public(secret: &Path, signer: &LogSigner) -> anyhow::Result<()> {
     let p = public_path(secret);
     let want = format!("{}\n", signer.vkey());

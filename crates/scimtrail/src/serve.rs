@@ -40,6 +40,8 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         body_read_timeout: s.body_timeout,
         revert_max_changes: s.revert_max_changes,
         auth_failures_per_minute: s.auth_failures_per_minute,
+        record_reads: s.record_reads,
+        redaction_key: Some(crate::logkey::redaction_key(&s.redaction_key_file)?),
         conn: scimtrail_server::listen::ConnLimits {
             max_connections: s.max_connections,
             header_timeout: s.header_timeout,

@@ -28,6 +28,17 @@ async fn tail_and_stats_from_the_command_line() {
     let dir = tempfile::tempdir().unwrap();
     let server = common::start(dir.path(), &[]);
     let db = format!("sqlite://{}/scimtrail.db", dir.path().display());
+    // The key that masks redacted values was made on first start, readable by the owner only.
+    let key = std::fs::read_to_string(dir.path().join("redaction-key")).unwrap();
+    assert_eq!(key.trim().len(), 64, "32 bytes, hex");
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        let mode = std::fs::metadata(dir.path().join("redaction-key"))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
     let c = common::client();
     let create = |name: String, ua: &'static str| {
         c.post(server.url("/scim/v2/Users"))

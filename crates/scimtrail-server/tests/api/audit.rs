@@ -677,3 +677,104 @@ async fn stats_answer_failures_by_scim_type_per_client() {
         .await;
     assert_eq!(r.status, 401);
 }
+
+/// `record_reads: false` (writes and failures only): successful reads leave no event, failed
+/// ones and every write still do.
+#[tokio::test]
+async fn reads_can_be_left_out_of_the_log() {
+    let app = spawn_with(scimtrail_server::ServerConfig {
+        record_reads: false,
+        ..Default::default()
+    })
+    .await;
+    let created = app.create_user("quiet").await;
+    let id = created.id();
+    let read = app.get(&format!("/scim/v2/Users/{id}")).await;
+    assert_eq!(read.status, 200);
+    let missing = app.get("/scim/v2/Users/nope").await;
+    assert_eq!(missing.status, 404);
+    let search = app
+        .post(
+            "/scim/v2/Users/.search",
+            json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:SearchRequest"]}),
+        )
+        .await;
+    assert_eq!(search.status, 200, "{}", search.body);
+    let log = app.get("/audit/v1/events?count=1000").await;
+    assert_eq!(log.status, 200);
+    let events = log.body["Resources"].as_array().unwrap();
+    let rids: Vec<&str> = events
+        .iter()
+        .map(|e| e["requestId"].as_str().unwrap())
+        .collect();
+    assert!(rids.contains(&created.request_id().as_str()), "the write");
+    assert!(
+        rids.contains(&missing.request_id().as_str()),
+        "the failed read"
+    );
+    assert!(!rids.contains(&read.request_id().as_str()), "not the read");
+    assert!(
+        !rids.contains(&search.request_id().as_str()),
+        "not the search"
+    );
+    let again = app.get("/audit/v1/events?count=1000").await;
+    assert_eq!(
+        again.body["Resources"].as_array().unwrap().len(),
+        events.len(),
+        "reading the log left no event either"
+    );
+}
+
+/// With a redaction key, a secret in a body becomes a keyed HMAC of its value: the same
+/// password gives the same mask, another password another, and the value never appears.
+#[tokio::test]
+async fn redacted_values_are_keyed_hmacs() {
+    let app = spawn_with(scimtrail_server::ServerConfig {
+        redaction_key: Some([7u8; 32]),
+        ..Default::default()
+    })
+    .await;
+    let mut masks = vec![];
+    for (name, pw) in [
+        ("h1", "Hunter-2-secret"),
+        ("h2", "Hunter-2-secret"),
+        ("h3", "Other-9-secret"),
+    ] {
+        let r = app
+            .post(
+                "/scim/v2/Users",
+                json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
+                       "userName": name, "password": pw}),
+            )
+            .await;
+        assert_eq!(r.status, 201, "{}", r.body);
+        let e = app.event_of(&r.request_id()).await;
+        let text = e.to_string();
+        assert!(!text.contains(pw), "{text}");
+        let mask = e["request"]["body"]["password"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        assert!(mask.starts_with("[REDACTED hmac-sha256:"), "{mask}");
+        masks.push(mask);
+    }
+    assert_eq!(masks[0], masks[1], "the same value, the same mask");
+    assert_ne!(masks[0], masks[2], "another value, another mask");
+    // A PATCH that sets it by path is masked the same way.
+    let id = app.create_user("h4").await.id();
+    let r = app
+        .patch(
+            &format!("/scim/v2/Users/{id}"),
+            json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+                   "Operations": [{"op": "replace", "path": "password", "value": "Hunter-2-secret"}]}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let e = app.event_of(&r.request_id()).await;
+    assert_eq!(
+        e["request"]["body"]["Operations"][0]["value"]
+            .as_str()
+            .unwrap(),
+        masks[0]
+    );
+}
