@@ -224,7 +224,9 @@ async fn metrics_body(state: &AppState) -> String {
         }),
         Err(_) => None,
     };
-    state.metrics.render_with(size, age)
+    state
+        .metrics
+        .render_with(size, age, state.store.batch_sizes())
 }
 
 async fn readyz(axum::extract::State(state): axum::extract::State<AppState>) -> ApiError {

@@ -185,7 +185,12 @@ impl Metrics {
 
     /// The Prometheus text exposition, with the log's size and the age of its latest
     /// checkpoint as the caller read them.
-    pub fn render_with(&self, log_events: Option<u64>, checkpoint_age: Option<f64>) -> String {
+    pub fn render_with(
+        &self,
+        log_events: Option<u64>,
+        checkpoint_age: Option<f64>,
+        batches: Option<scimtrail_store::BatchSizes>,
+    ) -> String {
         let mut out = self.render();
         let esc = |s: &str| s.replace('\\', "\\\\").replace('"', "\\\"");
         {
@@ -229,6 +234,17 @@ impl Metrics {
         }
         if let Some(age) = checkpoint_age {
             let _ = writeln!(out, "# HELP scimtrail_checkpoint_age_seconds Age of the latest signed checkpoint.\n# TYPE scimtrail_checkpoint_age_seconds gauge\nscimtrail_checkpoint_age_seconds {age:.3}");
+        }
+        if let Some(b) = batches {
+            let _ = writeln!(out, "# HELP scimtrail_write_batch_size Jobs per write transaction (group commit).\n# TYPE scimtrail_write_batch_size histogram");
+            for (le, n) in &b.buckets {
+                let _ = writeln!(out, "scimtrail_write_batch_size_bucket{{le=\"{le}\"}} {n}");
+            }
+            let _ = writeln!(
+                out,
+                "scimtrail_write_batch_size_bucket{{le=\"+Inf\"}} {}\nscimtrail_write_batch_size_sum {}\nscimtrail_write_batch_size_count {}",
+                b.count, b.sum, b.count
+            );
         }
         out
     }

@@ -247,4 +247,9 @@ pub trait Store: Send + Sync + 'static {
     /// waking a live tail on commit. Events that other processes commit may show up only on
     /// the next poll, so followers also look again now and then.
     fn log_size(&self) -> tokio::sync::watch::Receiver<u64>;
+
+    /// The sizes of the write batches so far, where the backend batches writes.
+    fn batch_sizes(&self) -> Option<BatchSizes> {
+        None
+    }
 }

@@ -119,6 +119,15 @@ pub struct EventQuery {
     pub unbounded: bool,
 }
 
+/// How many jobs the store's write transactions held (group commit): a histogram.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct BatchSizes {
+    /// `(upper bound, batches of at most that many jobs)`, cumulative, bounds ascending.
+    pub buckets: Vec<(u64, u64)>,
+    pub sum: u64,
+    pub count: u64,
+}
+
 /// What [`crate::Store::event_stats`] counts.
 #[derive(Debug, Clone)]
 pub struct StatsQuery {

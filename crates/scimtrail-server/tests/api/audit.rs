@@ -471,6 +471,15 @@ async fn metrics_count_requests_by_route_and_status() {
     assert!(value("scimtrail_audit_events ") >= 3.0);
     let age = value("scimtrail_checkpoint_age_seconds ");
     assert!((0.0..60.0).contains(&age), "{age}");
+    // Every write went through a batch of at least one job; the histogram is cumulative.
+    let batches = value("scimtrail_write_batch_size_count ");
+    assert!(batches >= 1.0, "{text}");
+    assert!(value("scimtrail_write_batch_size_sum ") >= batches);
+    assert_eq!(
+        value("scimtrail_write_batch_size_bucket{le=\"+Inf\"} "),
+        batches
+    );
+    assert!(value("scimtrail_write_batch_size_bucket{le=\"1\"} ") <= batches);
 }
 
 /// Operator-configured attributes to redact may be dotted paths (issue 7, item 6): only that

@@ -370,6 +370,9 @@ impl Store for SqliteStore {
     fn log_size(&self) -> tokio::sync::watch::Receiver<u64> {
         self.committer.log_size()
     }
+    fn batch_sizes(&self) -> Option<scimtrail_store::BatchSizes> {
+        Some(self.committer.stats.snapshot())
+    }
     async fn token_count(&self) -> StoreResult<i64> {
         self.reader.run(tokens::count).await
     }

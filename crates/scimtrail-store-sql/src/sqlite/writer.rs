@@ -95,8 +95,52 @@ struct Pending {
     reply: oneshot::Sender<StoreResult<Output>>,
 }
 
+/// Upper bounds of the batch size histogram.
+const BATCH_BOUNDS: [u64; 9] = [1, 2, 4, 8, 16, 32, 64, 128, 256];
+
+/// Batch sizes as the writer thread counts them.
+#[derive(Default)]
+pub struct BatchStats {
+    buckets: [std::sync::atomic::AtomicU64; 9],
+    sum: std::sync::atomic::AtomicU64,
+    count: std::sync::atomic::AtomicU64,
+}
+
+impl BatchStats {
+    fn add(&self, n: usize) {
+        use std::sync::atomic::Ordering::Relaxed;
+        let n = n as u64;
+        let i = BATCH_BOUNDS
+            .iter()
+            .position(|b| n <= *b)
+            .unwrap_or(BATCH_BOUNDS.len() - 1);
+        self.buckets[i].fetch_add(1, Relaxed);
+        self.sum.fetch_add(n, Relaxed);
+        self.count.fetch_add(1, Relaxed);
+    }
+
+    pub fn snapshot(&self) -> scimtrail_store::BatchSizes {
+        use std::sync::atomic::Ordering::Relaxed;
+        let mut acc = 0;
+        let buckets = BATCH_BOUNDS
+            .iter()
+            .zip(&self.buckets)
+            .map(|(b, c)| {
+                acc += c.load(Relaxed);
+                (*b, acc)
+            })
+            .collect();
+        scimtrail_store::BatchSizes {
+            buckets,
+            sum: self.sum.load(Relaxed),
+            count: self.count.load(Relaxed),
+        }
+    }
+}
+
 pub struct Writer {
     queue: mpsc::Sender<Pending>,
+    pub stats: std::sync::Arc<BatchStats>,
     /// The log's size after each commit.
     size: std::sync::Arc<tokio::sync::watch::Sender<u64>>,
 }
@@ -128,11 +172,13 @@ impl Writer {
         let (queue, rx) = mpsc::channel(QUEUE);
         let size = std::sync::Arc::new(tokio::sync::watch::Sender::new(log_size(&conn)?));
         let published = size.clone();
+        let stats = std::sync::Arc::new(BatchStats::default());
+        let counted = stats.clone();
         std::thread::Builder::new()
             .name("scimtrail-writer".into())
-            .spawn(move || run(conn, rx, durability, &published))
+            .spawn(move || run(conn, rx, durability, &published, &counted))
             .map_err(|e| StoreError::Backend(format!("cannot start the writer thread: {e}")))?;
-        Ok(Writer { queue, size })
+        Ok(Writer { queue, size, stats })
     }
 
     /// The log's size, as of the last commit.
@@ -183,6 +229,7 @@ fn run(
     mut rx: mpsc::Receiver<Pending>,
     durability: Durability,
     size: &tokio::sync::watch::Sender<u64>,
+    stats: &BatchStats,
 ) {
     let mut held: Option<Pending> = None;
     loop {
@@ -223,6 +270,7 @@ fn run(
                 Err(_) => break,
             }
         }
+        stats.add(batch.len());
         // A panic inside one batch must not stop every later write: its transaction rolls back
         // as the stack unwinds, its submitters get an error, and the thread goes on.
         let run = std::panic::AssertUnwindSafe(|| commit_batch(&mut conn, batch));
