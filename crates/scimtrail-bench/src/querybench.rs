@@ -703,7 +703,12 @@ async fn run(dir: PathBuf, runs: usize, users: u64) -> anyhow::Result<()> {
         }
     };
     // The newest event's time: windows are relative to the log, not to the clock.
-    let (_, _, newest) = get("/audit/v1/events?count=1".into()).await?;
+    // (the newest PATCH: the token's bootstrap and this run's own reads come after the fill).
+    let (_, _, newest) = get(format!(
+        "/audit/v1/events?count=1&filter={}",
+        enc("action eq \"user.update\"")
+    ))
+    .await?;
     let last_time = newest["Resources"][0]["time"]
         .as_str()
         .unwrap_or_default()
@@ -891,15 +896,15 @@ async fn run(dir: PathBuf, runs: usize, users: u64) -> anyhow::Result<()> {
             "request trace",
             Box::new(move |i| format!("/audit/v1/requests/{}", pick(&rids, i))),
         ),
-        (
-            "stats: Entra failures by scimType, 24 h, 1 h buckets",
+        ("stats: Entra failures by scimType, 24 h, 1 h buckets", {
+            let t = ago(86_400);
             Box::new(move |_| {
                 format!(
-                    "/audit/v1/stats?filter={}&since=24h&bucket=1h&by=outcome.scimType",
-                    enc("actor.client eq \"Microsoft Entra ID\" and outcome.result eq \"failure\"")
-                )
-            }),
-        ),
+                        "/audit/v1/stats?filter={}&bucket=1h&by=outcome.scimType",
+                        enc(&format!("actor.client eq \"Microsoft Entra ID\" and outcome.result eq \"failure\" and time ge \"{t}\""))
+                    )
+            })
+        }),
         ("stats: by action and client, 7 days, 1 d buckets", {
             let t = ago(7 * 86_400);
             Box::new(move |_| {

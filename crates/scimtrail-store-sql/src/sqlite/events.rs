@@ -84,7 +84,7 @@ const CHANGE_PATHS: &str = "audit_change_paths_path";
 
 /// The most events one page of a query examines. A page that runs out of it before it is full
 /// ends early with a cursor to continue from, so no query runs long, whatever its filter.
-pub const SCAN_BUDGET: u64 = 20_000;
+pub const SCAN_BUDGET: u64 = 10_000;
 
 /// Indexes from the most to the least selective, for choosing which `eq` drives a query.
 const DRIVER_ORDER: [&str; 15] = [
