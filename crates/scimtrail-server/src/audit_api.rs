@@ -55,6 +55,18 @@ pub(crate) fn json_response(v: Value) -> Response {
         .into_response()
 }
 
+/// The `filter` of an audit read, parsed and held to the comparison limit; `None` when absent.
+pub(crate) fn event_filter(state: &AppState, q: &QueryParams) -> Result<Option<Filter>, ScimError> {
+    match q.get("filter").map(str::trim).filter(|f| !f.is_empty()) {
+        Some(f) => {
+            let f = Filter::parse(f)?;
+            f.check_terms(state.registry.max_filter_terms())?;
+            Ok(Some(f))
+        }
+        None => Ok(None),
+    }
+}
+
 /// Cursors are opaque to clients: base64url of the last `seq` seen.
 fn encode_cursor(seq: u64) -> String {
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(format!("seq:{seq}"))
@@ -74,14 +86,7 @@ async fn events(
     Extension(ctx): Extension<Arc<Ctx>>,
 ) -> Result<Response, ApiError> {
     let q = QueryParams::parse(&ctx)?;
-    let filter = match q.get("filter").map(str::trim).filter(|f| !f.is_empty()) {
-        Some(f) => {
-            let f = Filter::parse(f)?;
-            f.check_terms(state.registry.max_filter_terms())?;
-            Some(f)
-        }
-        None => None,
-    };
+    let filter = event_filter(&state, &q)?;
     let count = q.count(DEFAULT_COUNT, MAX_COUNT)?;
     let ascending = match q.get("sortOrder").map(str::to_ascii_lowercase).as_deref() {
         None | Some("descending") => false,
@@ -224,14 +229,7 @@ async fn stats(
     Extension(ctx): Extension<Arc<Ctx>>,
 ) -> Result<Response, ApiError> {
     let q = QueryParams::parse(&ctx)?;
-    let mut filter = match q.get("filter").map(str::trim).filter(|f| !f.is_empty()) {
-        Some(f) => {
-            let f = Filter::parse(f)?;
-            f.check_terms(state.registry.max_filter_terms())?;
-            Some(f)
-        }
-        None => None,
-    };
+    let mut filter = event_filter(&state, &q)?;
     let now = time::OffsetDateTime::now_utc();
     let since = match q.get("since") {
         Some(s) => Some(duration_secs(s, "since")?),

@@ -141,14 +141,7 @@ pub async fn stream(
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let q = QueryParams::parse(&ctx)?;
-    let filter = match q.get("filter").map(str::trim).filter(|f| !f.is_empty()) {
-        Some(f) => {
-            let f = Filter::parse(f)?;
-            f.check_terms(state.registry.max_filter_terms())?;
-            Some(f)
-        }
-        None => None,
-    };
+    let filter = crate::audit_api::event_filter(&state, &q)?;
     let size = state.store.log_size();
     let cursor = match start_after(&q, &headers)? {
         Some(a) => Some(a),
