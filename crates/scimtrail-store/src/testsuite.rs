@@ -56,6 +56,7 @@ macro_rules! __store_checks {
             stale_versions_conflict,
             concurrent_replaces_one_wins,
             concurrent_writes_stay_consistent,
+            failures_inside_a_batch_roll_back_alone,
             user_name_is_unique_case_insensitively,
             display_name_is_not_unique,
             writes_return_sealed_events,
@@ -744,6 +745,93 @@ pub async fn concurrent_writes_stay_consistent(store: &dyn Store) {
         all_events(store, TENANT, None).await,
         vec![5, 4, 3, 2, 1, 0]
     );
+}
+
+/// Many writes at once, so the backend commits them in large batches, with refused writes
+/// scattered among them: each refused write fails alone with its own error and consumes no
+/// `seq`; every other write and append commits, once, at gap-free `seq`s, and the Merkle tree
+/// over them is the tree of exactly those events.
+pub async fn failures_inside_a_batch_roll_back_alone(store: &dyn Store) {
+    use futures_util::future::{join_all, BoxFuture};
+    use scimtrail_audit::merkle;
+    apply(store, create(TENANT, "User", "u0", user("alice"))).await;
+    enum Kind {
+        Duplicate,
+        Stale,
+        Append,
+        Create,
+    }
+    let kind = |i: usize| match i {
+        _ if i.is_multiple_of(5) => Kind::Duplicate,
+        _ if i.is_multiple_of(7) => Kind::Stale,
+        _ if i.is_multiple_of(2) => Kind::Append,
+        _ => Kind::Create,
+    };
+    let n = 300;
+    let ops: Vec<BoxFuture<'_, StoreResult<AuditEvent>>> = (1..=n)
+        .map(|i| -> BoxFuture<'_, StoreResult<AuditEvent>> {
+            match kind(i) {
+                Kind::Duplicate => {
+                    let w = create(TENANT, "User", &format!("u{i}"), user("ALICE"));
+                    let e = write_event(&w);
+                    store.write(w, e)
+                }
+                Kind::Stale => {
+                    let w = replace(TENANT, "User", "u0", 9, user("x"));
+                    let e = write_event(&w);
+                    store.write(w, e)
+                }
+                Kind::Append => store.append_event(event(TENANT, &format!("r{i}"), "user.get")),
+                Kind::Create => {
+                    let w = create(TENANT, "User", &format!("u{i}"), user(&format!("n{i}")));
+                    let e = write_event(&w);
+                    store.write(w, e)
+                }
+            }
+        })
+        .collect();
+    let results = join_all(ops).await;
+    if let Some(b) = store.batch_sizes() {
+        assert!(b.sum > b.count, "the writes shared batches: {b:?}");
+    }
+    let mut seqs = Vec::new();
+    for (i, r) in (1..=n).zip(&results) {
+        match (kind(i), r) {
+            (Kind::Duplicate, Err(StoreError::Uniqueness(_)))
+            | (Kind::Stale, Err(StoreError::VersionConflict { current: 1 })) => {}
+            // Each answer is the event of its own op.
+            (Kind::Append, Ok(e)) if e.request_id == format!("r{i}") => {
+                seqs.push(e.seq.expect("sealed"));
+            }
+            (Kind::Create, Ok(e)) if e.target.id.as_deref() == Some(&format!("u{i}")) => {
+                seqs.push(e.seq.expect("sealed"));
+            }
+            (_, r) => panic!("op {i}: unexpected {r:?}"),
+        }
+    }
+    let committed = seqs.len();
+    seqs.sort_unstable();
+    assert_eq!(seqs, (1..=committed as u64).collect::<Vec<_>>(), "gap-free");
+    for i in (1..=n).filter(|&i| matches!(kind(i), Kind::Create)) {
+        let r = get(store, TENANT, "User", &format!("u{i}")).await;
+        assert_eq!(r.expect("created").data, user(&format!("n{i}")), "u{i}");
+    }
+    for i in (1..=n).filter(|&i| matches!(kind(i), Kind::Duplicate)) {
+        assert!(get(store, TENANT, "User", &format!("u{i}")).await.is_none());
+    }
+    let u0 = get(store, TENANT, "User", "u0").await.expect("u0");
+    assert_eq!((u0.version, &u0.data), (1, &user("alice")));
+    // The log and its tree hold exactly the committed events.
+    let size = committed as u64 + 1;
+    assert_eq!(store.tree_size().await.expect("size"), size);
+    let rows = store.log_rows(None, None, 1000).await.expect("log rows");
+    assert_eq!(rows.len() as u64, size);
+    let mut range = merkle::CompactRange::new();
+    for (seq, r) in rows.iter().enumerate() {
+        assert_eq!(r.seq, seq as u64);
+        range.push(scimtrail_audit::leaf_hash(r.commitment.as_bytes()));
+    }
+    assert_eq!(store.tree_root(size).await.expect("root"), range.root());
 }
 
 /// userName is unique among the live Users of a tenant, ignoring case; deleting or renaming a

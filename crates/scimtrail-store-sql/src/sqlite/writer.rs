@@ -2,8 +2,9 @@
 //!
 //! Requests hand their write (or bare event) to the writer thread and wait for the answer. The
 //! thread takes whatever is queued (up to [`MAX_BATCH`]), opens one `BEGIN IMMEDIATE`
-//! transaction, runs each job under its own savepoint — a failing job is rolled back alone and
-//! consumes no `seq` — and commits once. Nobody is answered before that commit, so a crash loses
+//! transaction, runs the jobs under savepoints — a failing job is rolled back alone and
+//! consumes no `seq` — and commits once. Consecutive writes and appends share a savepoint
+//! (see [`run_group`]); when one of them fails, the group is run again around it. Nobody is answered before that commit, so a crash loses
 //! only requests that were never answered, and each job keeps its all-or-nothing guarantee.
 //!
 //! A job error that takes the whole transaction down with it (disk full, an I/O error: SQLite
@@ -361,16 +362,98 @@ fn aborted(why: &str) -> StoreError {
     ))
 }
 
+/// Most jobs run under one shared savepoint.
+const GROUP: usize = 64;
+
+/// A copy of a job that may share a savepoint with its neighbours: resource writes and plain
+/// appends. Token and prune jobs always run alone.
+fn groupable(job: &Job) -> Option<Job> {
+    match job {
+        Job::Write(head, writes) => Some(Job::Write(head.clone(), writes.clone())),
+        Job::Append(e) => Some(Job::Append(e.clone())),
+        _ => None,
+    }
+}
+
+/// Run consecutive jobs under one savepoint: SQLite copies each page a savepoint first touches
+/// into its sub-journal, so one savepoint per job paid that copy for every B-tree of every
+/// event. If a job of the group fails, the whole group is rolled back and run again: the jobs
+/// before the failing one as a (now known good) group, the failing one alone under its own
+/// savepoint, so it is answered its own error and consumes no `seq`. Each job sees the same
+/// state and the same `seq` on the second run as on the first, so the result is the same.
+/// Answers `Ok(None)` when the group committed, `Ok(Some(k))` when job `k` failed (nothing of
+/// the group is left), and `Err` when the transaction is gone.
+fn run_group(
+    tx: &mut rusqlite::Transaction<'_>,
+    copies: Vec<Job>,
+    next: &mut i64,
+    outputs: &mut Vec<Output>,
+) -> Result<Option<usize>, String> {
+    let sp = tx.savepoint().map_err(|e| e.to_string())?;
+    let mut seq = *next;
+    let mut done = Vec::with_capacity(copies.len());
+    for (k, job) in copies.into_iter().enumerate() {
+        match exec(&sp, job, seq) {
+            Ok((out, used)) => {
+                seq += used;
+                done.push(out);
+            }
+            Err(e) => {
+                drop(sp);
+                if tx.is_autocommit() {
+                    return Err(e.to_string());
+                }
+                return Ok(Some(k));
+            }
+        }
+    }
+    sp.commit().map_err(|e| e.to_string())?;
+    *next = seq;
+    outputs.extend(done);
+    Ok(None)
+}
+
 fn commit_batch(conn: &mut Connection, batch: Vec<Pending>) {
     let mut answers: Vec<Answer> = Vec::with_capacity(batch.len());
-    let mut jobs = batch.into_iter();
+    let mut jobs = std::collections::VecDeque::from(batch);
     // `Err` carries why the whole transaction is gone: then nothing of the batch committed.
     let outcome = (|| -> Result<(), String> {
         let mut tx = conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(|e| e.to_string())?;
         let mut next = super::tree::size(&tx).map_err(|e| e.to_string())? as i64;
-        for Pending { job, reply } in jobs.by_ref() {
+        // After a group failed at job k, the k jobs before it run as a group again.
+        let mut known_good: Option<usize> = None;
+        while !jobs.is_empty() {
+            let limit = known_good.take().unwrap_or(GROUP);
+            let copies: Vec<Job> = jobs
+                .iter()
+                .take(limit)
+                .map_while(|p| groupable(&p.job))
+                .collect();
+            if copies.len() > 1 {
+                let n = copies.len();
+                let mut outputs = Vec::with_capacity(n);
+                match run_group(&mut tx, copies, &mut next, &mut outputs)? {
+                    None => {
+                        for out in outputs {
+                            let Some(p) = jobs.pop_front() else { break };
+                            answers.push((p.reply, Ok(out)));
+                        }
+                        continue;
+                    }
+                    // Job k fails: the k before it go again as a group, then k alone.
+                    Some(k) if k > 1 => {
+                        known_good = Some(k);
+                        continue;
+                    }
+                    // The first or second job fails: run them one at a time.
+                    Some(_) => {}
+                }
+            }
+            let Some(Pending { job, reply }) = jobs.pop_front() else {
+                break;
+            };
             let result = {
                 // Dropping the savepoint without `commit` rolls this job back alone.
                 match tx.savepoint() {
