@@ -15,9 +15,11 @@ pub struct Change {
 }
 
 impl Change {
-    /// A write to a secret attribute: recorded, but never with its value. scimtrail does not
-    /// store secrets, so whether it had a value before is unknown and shown as redacted too.
-    pub fn secret(path: &str, created: bool) -> Change {
+    /// A write to a secret attribute: recorded, but never with its value. `new` is what the
+    /// value is masked to (`[REDACTED]`, or its keyed HMAC, so two writes of one value can be
+    /// told from two different values). scimtrail does not store secrets, so whether it had a
+    /// value before is unknown and shown as redacted.
+    pub fn secret(path: &str, created: bool, new: Value) -> Change {
         let (op, old) = if created {
             ("add", Value::Null)
         } else {
@@ -27,7 +29,7 @@ impl Change {
             op: op.into(),
             path: path.into(),
             old,
-            new: Value::String(REDACTED.into()),
+            new,
         }
     }
 }
@@ -198,7 +200,7 @@ mod tests {
 
     #[test]
     fn secrets_are_redacted() {
-        let c = Change::secret("password", true);
+        let c = Change::secret("password", true, json!(REDACTED));
         assert_eq!(c.new, json!(REDACTED));
         assert_eq!(c.old, Value::Null);
     }

@@ -37,7 +37,7 @@ pub use json::parse_strict;
 pub use patch::{apply_patch, parse_patch, PatchOp, PatchOperation};
 pub use path::{AttrPath, PatchPath};
 pub use project::{parse_attr_list, project};
-pub use resource::{normalize, Normalized};
+pub use resource::{normalize, Normalized, Secret};
 pub use schema::{
     AttrType, Attribute, Mutability, Registry, ResourceType, Returned, Schema, Uniqueness,
 };

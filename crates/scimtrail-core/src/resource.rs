@@ -9,6 +9,7 @@ use crate::path::{short, AttrPath};
 use crate::schema::{Attribute, Mutability, Registry, ResourceType};
 
 use value::type_error;
+pub use value::Secret;
 pub(crate) use value::{fix_primary, is_absent, is_members, Ctx};
 
 /// Result of validating client input for a create/replace (and the final state after PATCH).
@@ -18,8 +19,8 @@ pub struct Normalized {
     /// extension attributes under their URN key, "schemas" recomputed; no id, meta, readOnly or
     /// writeOnly/returned:never attributes; Group members keep only value, display, type.
     pub resource: Value,
-    /// Canonical paths of writeOnly / returned:never attributes the input supplied (not stored).
-    pub secrets: Vec<String>,
+    /// The writeOnly / returned:never attributes the input supplied (not stored).
+    pub secrets: Vec<Secret>,
 }
 
 fn starts_with_urn(k: &str) -> bool {

@@ -133,12 +133,22 @@ impl Ctx {
     }
 }
 
+/// Whether `v` is what [`scimtrail_audit::Redactor::mask`] makes of a value.
+fn is_mask(v: &serde_json::Value) -> bool {
+    v.as_str().is_some_and(|s| {
+        s == scimtrail_audit::REDACTED
+            || (s.starts_with("[REDACTED hmac-sha256:") && s.ends_with(']'))
+    })
+}
+
 /// Values of secret or operator-redacted attributes never enter a change record.
 pub(crate) fn redact_changes(state: &AppState, mut changes: Vec<Change>) -> Vec<Change> {
     for c in changes.iter_mut() {
         let whole = state.redactor.is_secret_path(&c.path);
         for v in [&mut c.old, &mut c.new] {
-            if whole && !v.is_null() {
+            if is_mask(v) {
+                // Masked already (a secret's change): masking again would hide nothing more.
+            } else if whole && !v.is_null() {
                 *v = state.redactor.mask(v);
             } else {
                 // A secret inside a complex or multi-valued value (`addresses[].streetAddress`).
@@ -225,14 +235,20 @@ pub fn classify(method: &str, path: &str) -> EventInfo {
     info
 }
 
-/// Changes between two stored forms plus the secrets that were written (never with values).
+/// Changes between two stored forms plus the secrets that were written, never with their
+/// values: each is masked (with the redaction key, to its keyed HMAC).
 pub fn changes(
+    state: &AppState,
     old: Option<&serde_json::Value>,
     new: Option<&serde_json::Value>,
-    secrets: &[String],
+    secrets: &[scimtrail_core::Secret],
 ) -> Vec<Change> {
     let mut out = diff(old, new);
-    out.extend(secrets.iter().map(|p| Change::secret(p, old.is_none())));
+    out.extend(
+        secrets
+            .iter()
+            .map(|s| Change::secret(&s.path, old.is_none(), state.redactor.mask(s.value()))),
+    );
     out
 }
 

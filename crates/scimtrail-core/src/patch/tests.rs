@@ -142,7 +142,9 @@ fn no_path_replace_and_add() {
         json!({"costCenter": "C1", "department": "Ops"})
     );
     assert_eq!(n.resource["emails"], json!([{"value": "only@one"}]));
-    assert_eq!(n.secrets, vec!["password".to_string()]);
+    let secrets: Vec<&str> = n.secrets.iter().map(|s| s.path.as_str()).collect();
+    assert_eq!(secrets, ["password"]);
+    assert!(!format!("{n:?}").contains("s3cret"), "Debug hides secrets");
     assert!(n.resource.get("password").is_none());
     // scim2-tester: a path naming the extension, with `schemas` echoed inside the value.
     let n = run(

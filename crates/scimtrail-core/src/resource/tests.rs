@@ -50,7 +50,9 @@ fn okta_create_with_password_groups_and_externalid() {
             "emails": [{"value": "alice@example.com", "type": "work", "primary": true}],
         })
     );
-    assert_eq!(n.secrets, vec!["password".to_string()]);
+    let secrets: Vec<&str> = n.secrets.iter().map(|s| s.path.as_str()).collect();
+    assert_eq!(secrets, ["password"]);
+    assert!(!format!("{n:?}").contains("hunter2"), "Debug hides secrets");
     assert!(!n.resource.to_string().contains("hunter2"));
 }
 

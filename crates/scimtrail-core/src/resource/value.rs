@@ -9,13 +9,36 @@ use crate::error::{ScimError, ScimResult};
 use crate::path::short;
 use crate::schema::{AttrType, Attribute, Mutability, GROUP_SCHEMA};
 
+/// A secret (writeOnly or `returned: never`) value the input supplied. It is never stored: the
+/// caller may only derive a keyed mask from it for the audit record ("did the password
+/// change?"), and its `Debug` never shows it.
+#[derive(Clone, PartialEq)]
+pub struct Secret {
+    /// The canonical attribute path (`password`).
+    pub path: String,
+    value: Value,
+}
+
+impl Secret {
+    /// The value as supplied. Never store or log it.
+    pub fn value(&self) -> &Value {
+        &self.value
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Secret({} = [REDACTED])", self.path)
+    }
+}
+
 /// Per-call normalization settings and the secrets seen so far.
 pub(crate) struct Ctx {
     /// Keep writeOnly values in place (PATCH works on a draft normalized again at the end).
     pub keep_secrets: bool,
     /// Skip required-attribute checks (partial values merged by PATCH).
     pub partial: bool,
-    pub secrets: Vec<String>,
+    pub secrets: Vec<Secret>,
     /// The most values a multi-valued attribute (other than Group members) may hold.
     pub max_values: usize,
 }
@@ -50,8 +73,11 @@ impl Ctx {
             return false;
         }
         if def.is_secret() && !self.keep_secrets {
-            if !self.secrets.iter().any(|s| s == path) {
-                self.secrets.push(path.to_string());
+            if !self.secrets.iter().any(|s| s.path == path) {
+                self.secrets.push(Secret {
+                    path: path.to_string(),
+                    value: v.clone(),
+                });
             }
             return false;
         }

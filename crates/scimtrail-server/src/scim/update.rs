@@ -118,7 +118,7 @@ async fn update(
         };
         let mut data = norm.resource;
         let unknown = resolve(state, ctx, rt, Some(id), &mut data).await?;
-        let changed = changes(Some(&current.data), Some(&data), &norm.secrets);
+        let changed = changes(state, Some(&current.data), Some(&data), &norm.secrets);
         let data_changed = differs(&data, &current.data);
         let time = now();
         let r = render::next_state(&current, data, data_changed, &time);

@@ -93,7 +93,7 @@ pub async fn create(
         action: format!("{}.create", prefix(rt)),
         scim: Some("create".into()),
         target: render::target(rt, &r, None, Some(1)),
-        changes: changes(None, Some(&r.data), &norm.secrets),
+        changes: changes(&state, None, Some(&r.data), &norm.secrets),
         detail: None,
     };
     let write = ResourceWrite {
@@ -205,7 +205,7 @@ async fn delete_once(
         action: format!("{}.delete", prefix(rt)),
         scim: Some("delete".into()),
         target: render::target(rt, &current, Some(current.version), Some(version)),
-        changes: changes(Some(&current.data), None, &[]),
+        changes: changes(state, Some(&current.data), None, &[]),
         detail: None,
     };
     let write = ResourceWrite {

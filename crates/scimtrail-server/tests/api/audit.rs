@@ -765,6 +765,13 @@ async fn redacted_values_are_keyed_hmacs() {
             .unwrap()
             .to_string();
         assert!(mask.starts_with("[REDACTED hmac-sha256:"), "{mask}");
+        // The change record carries the same mask, so the log answers "did it change?".
+        assert_eq!(
+            password_change(&e),
+            Some((Value::Null, json!(mask))),
+            "{}",
+            e["changes"]
+        );
         masks.push(mask);
     }
     assert_eq!(masks[0], masks[1], "the same value, the same mask");
@@ -786,4 +793,47 @@ async fn redacted_values_are_keyed_hmacs() {
             .unwrap(),
         masks[0]
     );
+    assert_eq!(
+        password_change(&e),
+        Some((json!("[REDACTED]"), json!(masks[0])))
+    );
+    // Whether and when a password changed, without its value: the events that wrote it.
+    for pw in ["Other-9-secret", "Other-9-secret"] {
+        let r = app
+            .patch(
+                &format!("/scim/v2/Users/{id}"),
+                json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+                       "Operations": [{"op": "replace", "value": {"password": pw}}]}),
+            )
+            .await;
+        assert_eq!(r.status, 200, "{}", r.body);
+    }
+    let q = format!(r#"target.id eq "{id}" and changes.path eq "password""#);
+    let log = app
+        .get(&format!(
+            "/audit/v1/events?sortOrder=ascending&filter={}",
+            enc(&q)
+        ))
+        .await;
+    assert_eq!(log.status, 200, "{}", log.body);
+    let written: Vec<Value> = log.body["Resources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|e| password_change(e).map(|(_, new)| new))
+        .collect();
+    assert_eq!(written.len(), 3, "{}", log.body);
+    assert_ne!(written[0], written[1], "changed");
+    assert_eq!(written[1], written[2], "set again to the same value");
+    assert_eq!(written[1], json!(masks[2]));
+    assert!(!log.body.to_string().contains("Other-9-secret"));
+}
+
+/// The old and new value of an event's change to `password`, if it has one.
+fn password_change(e: &Value) -> Option<(Value, Value)> {
+    e["changes"]
+        .as_array()?
+        .iter()
+        .find(|c| c["path"] == "password")
+        .map(|c| (c["old"].clone(), c["new"].clone()))
 }
