@@ -395,6 +395,12 @@ impl Redactor {
             .join("&")
     }
 
+    /// A URL as the audit log keeps it: no credentials in its authority, its query as
+    /// [`query`](Self::query) keeps it.
+    pub fn url(&self, value: &str) -> String {
+        self.url_in_header(value)
+    }
+
     /// A header value that holds a URL (`Referer`, `X-Original-URL`…) keeps its query only
     /// as [`query`](Self::query) would.
     fn url_in_header(&self, value: &str) -> String {

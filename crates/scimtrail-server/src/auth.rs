@@ -70,6 +70,17 @@ impl Admin {
         tenant: &str,
         changes: Vec<scimtrail_audit::Change>,
     ) -> scimtrail_audit::AuditEvent {
+        self.event_on("Token", action, tenant, changes)
+    }
+
+    /// The event of an administrative act on a `resource_type` (`Token`, `Config`).
+    pub fn event_on(
+        &self,
+        resource_type: &str,
+        action: &str,
+        tenant: &str,
+        changes: Vec<scimtrail_audit::Change>,
+    ) -> scimtrail_audit::AuditEvent {
         let id = uuid::Uuid::now_v7().to_string();
         scimtrail_audit::AuditEvent {
             id: id.clone(),
@@ -87,7 +98,7 @@ impl Admin {
             },
             target: scimtrail_audit::Target {
                 system: self.system.clone(),
-                resource_type: Some("Token".into()),
+                resource_type: Some(resource_type.into()),
                 ..Default::default()
             },
             outcome: scimtrail_audit::Outcome::from_status(200, None, None),

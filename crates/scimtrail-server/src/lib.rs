@@ -19,6 +19,7 @@ pub mod metrics;
 mod record;
 mod restore;
 mod scim;
+pub mod settings;
 mod tail;
 pub mod transparency;
 

@@ -59,6 +59,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         origin: s.log_origin.clone(),
     };
     let env_token = std::env::var("SCIMTRAIL_BOOTSTRAP_TOKEN").ok();
+    let settings = audited_settings(&s, &log, config.redaction_key.as_ref());
     if let Some(token) = auth::bootstrap(
         store.as_ref(),
         env_token.as_deref(),
@@ -69,6 +70,20 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     {
         // Printed once, to stdout only; only its hash is stored.
         println!("bootstrap admin token (shown once, store it now): {token}");
+    }
+    let by = auth::Admin {
+        system: config.system_name.clone(),
+        ..auth::Admin::operator("scimtrail serve")
+    };
+    if let Some(e) =
+        scimtrail_server::settings::record_config(store.as_ref(), &config.tenant, &by, settings)
+            .await?
+    {
+        tracing::info!(
+            seq = e.seq,
+            changes = e.changes.len(),
+            "configuration recorded"
+        );
     }
     let listener = TcpListener::bind(&s.listen)
         .await
@@ -81,6 +96,46 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     scimtrail_server::serve(listener, state, shutdown_signal()).await?;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// The settings that shape what is recorded and how, as the `config.change` event holds them:
+/// nothing secret (the database URL without its password, keys by fingerprint only).
+fn audited_settings(
+    s: &crate::config::Settings,
+    log: &LogIdentity,
+    redaction_key: Option<&[u8; 32]>,
+) -> serde_json::Value {
+    use sha2::Digest as _;
+    let redactor = scimtrail_audit::Redactor::default();
+    let fingerprint = |k: &[u8]| {
+        let d = sha2::Sha256::digest(k);
+        let hex: String = d[..8].iter().map(|b| format!("{b:02x}")).collect();
+        format!("sha256:{hex}")
+    };
+    serde_json::json!({
+        "listen": s.listen,
+        "database": scimtrail_store_sql::redact_url(&s.database),
+        "baseUrl": s.base_url,
+        "systemName": s.system_name,
+        "maxBodyBytes": s.max_body_bytes,
+        "auditBodyCap": s.audit_body_cap,
+        "recordReads": if s.record_reads { "all" } else { "writes-and-failures" },
+        "redactAttributes": s.redact_attributes,
+        "redactHeaders": s.redact_headers,
+        "redactionKey": redaction_key.map(|k| fingerprint(k)),
+        "logOrigin": log.origin,
+        "logKey": log.signer.vkey(),
+        "checkpointLog": s.checkpoint_log.display().to_string(),
+        "checkpointUrl": s.checkpoint_url.as_deref().map(|u| redactor.url(u)),
+        "durability": format!("{:?}", s.durability).to_lowercase(),
+        "maxConnections": s.max_connections,
+        "headerTimeoutMs": s.header_timeout.as_millis() as u64,
+        "bodyTimeoutMs": s.body_timeout.as_millis() as u64,
+        "maxValues": s.max_values,
+        "maxFilterTerms": s.max_filter_terms,
+        "revertMaxChanges": s.revert_max_changes,
+        "authFailuresPerMinute": s.auth_failures_per_minute,
+    })
 }
 
 fn init_logging(json: bool) {

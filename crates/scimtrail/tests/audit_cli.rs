@@ -187,3 +187,76 @@ async fn tail_and_stats_from_the_command_line() {
     );
     server.terminate();
 }
+
+/// The configuration events `serve` wrote, oldest first.
+async fn config_events(server: &common::Server) -> Vec<Value> {
+    let r = common::client()
+        .get(server.url("/audit/v1/events"))
+        .query(&[
+            ("filter", r#"target.type eq "Config""#),
+            ("sortOrder", "ascending"),
+        ])
+        .bearer_auth(common::TOKEN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let page: Value = r.json().await.unwrap();
+    page["Resources"].as_array().unwrap().clone()
+}
+
+/// Every start records the effective settings when they differ from the last recorded ones:
+/// the first start all of them, a restart with one flag changed that one (old → new), an
+/// unchanged restart nothing. Keys appear by fingerprint only.
+#[tokio::test]
+async fn configuration_changes_are_events() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = common::start(dir.path(), &[]);
+    let first = config_events(&server).await;
+    assert_eq!(first.len(), 1, "{first:?}");
+    let e = &first[0];
+    assert_eq!(e["action"], "config.change");
+    assert_eq!(e["actor"]["kind"], "operator");
+    assert_eq!(e["response"]["body"]["auditBodyCap"], 65536, "{e}");
+    assert!(e["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|c| c["path"] == "recordReads" && c["op"] == "add" && c["new"] == "all"));
+    let key = std::fs::read_to_string(dir.path().join("redaction-key")).unwrap();
+    assert!(!e.to_string().contains(key.trim()), "the key itself never");
+    assert!(e["response"]["body"]["redactionKey"]
+        .as_str()
+        .unwrap()
+        .starts_with("sha256:"));
+    server.terminate();
+
+    let server = common::start(dir.path(), &[]);
+    assert_eq!(config_events(&server).await.len(), 1, "unchanged: no event");
+    server.terminate();
+
+    let server = common::start(
+        dir.path(),
+        &[
+            ("SCIMTRAIL_AUDIT_BODY_CAP", "1024"),
+            ("SCIMTRAIL_RECORD_READS", "writes-and-failures"),
+        ],
+    );
+    let events = config_events(&server).await;
+    assert_eq!(events.len(), 2, "{events:?}");
+    let changes = &events[1]["changes"];
+    assert_eq!(
+        changes,
+        &json!([
+            {"op": "replace", "path": "auditBodyCap", "old": 65536, "new": 1024},
+            {"op": "replace", "path": "recordReads", "old": "all", "new": "writes-and-failures"},
+        ]),
+        "{}",
+        events[1]
+    );
+    assert_eq!(
+        events[1]["outcome"]["detail"],
+        "2 settings changed since the last start"
+    );
+    server.terminate();
+}

@@ -25,7 +25,8 @@ fn cli(args: &[&str]) -> (i32, String, String) {
 #[tokio::test]
 async fn history_restore_and_revert_from_the_command_line() {
     let dir = tempfile::tempdir().unwrap();
-    let server = common::start(dir.path(), &[]);
+    // The operator who starts the server is the actor of its `config.change` event.
+    let server = common::start(dir.path(), &[("USER", "ops-alice")]);
     let db = format!("sqlite://{}/scimtrail.db", dir.path().display());
     let c = common::client();
     let send = |m: reqwest::Method, path: &str, body: Option<Value>| {
@@ -170,7 +171,12 @@ async fn history_restore_and_revert_from_the_command_line() {
         .iter()
         .map(|e| e["action"].as_str().unwrap())
         .collect();
-    for a in ["audit.history", "resource.restore", "audit.revert"] {
+    for a in [
+        "config.change",
+        "audit.history",
+        "resource.restore",
+        "audit.revert",
+    ] {
         assert!(actions.contains(&a), "{a} in {actions:?}");
     }
     assert!(events["Resources"]
