@@ -225,9 +225,13 @@ async fn metrics_body(state: &AppState) -> String {
         }),
         Err(_) => None,
     };
-    state
-        .metrics
-        .render_with(size, age, state.store.batch_sizes())
+    let bytes = state.store.database_bytes().await.ok().flatten();
+    state.metrics.render_with(metrics::LogFigures {
+        events: size,
+        database_bytes: bytes,
+        checkpoint_age: age,
+        batches: state.store.batch_sizes(),
+    })
 }
 
 async fn readyz(axum::extract::State(state): axum::extract::State<AppState>) -> ApiError {

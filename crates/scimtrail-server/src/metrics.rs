@@ -122,6 +122,17 @@ pub fn route_of(method: &str, path: &str) -> String {
 /// Each kind of refusal is logged at most this often (with the count since).
 const LOG_EVERY: Duration = Duration::from_secs(10);
 
+/// What `/metrics` reports of the log and database, as read for one scrape.
+#[derive(Debug, Default)]
+pub struct LogFigures {
+    /// Events in the log (its tree size).
+    pub events: Option<u64>,
+    pub database_bytes: Option<u64>,
+    /// Seconds since the latest checkpoint was signed.
+    pub checkpoint_age: Option<f64>,
+    pub batches: Option<scimtrail_store::BatchSizes>,
+}
+
 impl Metrics {
     pub fn reject(&self, why: Reject) {
         if let Some(c) = self.rejected.get(why.index()) {
@@ -183,14 +194,14 @@ impl Metrics {
         }
     }
 
-    /// The Prometheus text exposition, with the log's size and the age of its latest
-    /// checkpoint as the caller read them.
-    pub fn render_with(
-        &self,
-        log_events: Option<u64>,
-        checkpoint_age: Option<f64>,
-        batches: Option<scimtrail_store::BatchSizes>,
-    ) -> String {
+    /// The Prometheus text exposition, with the figures of the log the caller read.
+    pub fn render_with(&self, log: LogFigures) -> String {
+        let LogFigures {
+            events: log_events,
+            database_bytes,
+            checkpoint_age,
+            batches,
+        } = log;
         let mut out = self.render();
         let esc = |s: &str| s.replace('\\', "\\\\").replace('"', "\\\"");
         {
@@ -231,6 +242,9 @@ impl Metrics {
         }
         if let Some(n) = log_events {
             let _ = writeln!(out, "# HELP scimtrail_audit_events Events in the audit log (its tree size).\n# TYPE scimtrail_audit_events gauge\nscimtrail_audit_events {n}");
+        }
+        if let Some(n) = database_bytes {
+            let _ = writeln!(out, "# HELP scimtrail_database_bytes Size of the database: resources, log, tree and payloads.\n# TYPE scimtrail_database_bytes gauge\nscimtrail_database_bytes {n}");
         }
         if let Some(age) = checkpoint_age {
             let _ = writeln!(out, "# HELP scimtrail_checkpoint_age_seconds Age of the latest signed checkpoint.\n# TYPE scimtrail_checkpoint_age_seconds gauge\nscimtrail_checkpoint_age_seconds {age:.3}");

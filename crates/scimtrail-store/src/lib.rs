@@ -252,4 +252,10 @@ pub trait Store: Send + Sync + 'static {
     fn batch_sizes(&self) -> Option<BatchSizes> {
         None
     }
+
+    /// How many bytes the database holds (resources, log, tree and payloads), where the
+    /// backend can tell cheaply.
+    async fn database_bytes(&self) -> StoreResult<Option<u64>> {
+        Ok(None)
+    }
 }

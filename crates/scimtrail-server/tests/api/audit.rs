@@ -469,6 +469,18 @@ async fn metrics_count_requests_by_route_and_status() {
             .unwrap_or_else(|| panic!("{name} in\n{text}"))
     };
     assert!(value("scimtrail_audit_events ") >= 3.0);
+    // The database's size, which grows with the log.
+    let bytes = value("scimtrail_database_bytes ");
+    for i in 0..100 {
+        app.create_user(&format!("grow-{i}")).await;
+    }
+    let scrape = app.get_text("/metrics").await.1;
+    let grown: f64 = scrape
+        .lines()
+        .find_map(|l| l.strip_prefix("scimtrail_database_bytes "))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("{scrape}"));
+    assert!(bytes > 0.0 && grown > bytes, "{bytes} then {grown}");
     let age = value("scimtrail_checkpoint_age_seconds ");
     assert!((0.0..60.0).contains(&age), "{age}");
     // Every write went through a batch of at least one job; the histogram is cumulative.

@@ -373,6 +373,21 @@ impl Store for SqliteStore {
     fn batch_sizes(&self) -> Option<scimtrail_store::BatchSizes> {
         Some(self.committer.stats.snapshot())
     }
+    async fn database_bytes(&self) -> StoreResult<Option<u64>> {
+        // The main file's pages (free pages included: the file does not shrink); the WAL,
+        // bounded by checkpoints, is not counted.
+        self.reader
+            .run(|c| {
+                c.query_row(
+                    "SELECT page_count * page_size FROM pragma_page_count(), pragma_page_size()",
+                    [],
+                    |r| r.get::<_, i64>(0),
+                )
+                .map(|n| Some(n.max(0) as u64))
+                .map_err(write::db)
+            })
+            .await
+    }
     async fn token_count(&self) -> StoreResult<i64> {
         self.reader.run(tokens::count).await
     }
