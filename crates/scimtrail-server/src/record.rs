@@ -333,65 +333,47 @@ async fn authenticate(
 /// Record the event unless the handler committed it with a write, then tag the response.
 async fn finish(state: &AppState, ctx: &Ctx, resp: Response, info: Option<EventInfo>) -> Response {
     let (parts, body) = resp.into_parts();
-    if parts.extensions.get::<crate::tail::Streaming>().is_some() {
+    let info = |parts: &axum::http::response::Parts| {
+        info.or_else(|| parts.extensions.get::<EventInfo>().cloned())
+            .unwrap_or_else(|| classify(&ctx.method, &ctx.path))
+    };
+    let mut out = if parts.extensions.get::<crate::tail::Streaming>().is_some() {
         // A live tail: recorded as it starts (who followed the log, with which filter), its
         // body passed through as it is produced.
-        let info = info
-            .or_else(|| parts.extensions.get::<EventInfo>().cloned())
-            .unwrap_or_else(|| classify(&ctx.method, &ctx.path));
         let mut payload = response_payload(state, &parts.headers, &[]);
         payload.body = serde_json::json!({"omitted": "event stream"});
-        let event = ctx.event(state, info, parts.status.as_u16(), None, payload);
-        let mut out = match state.store.append_event(event).await {
-            Ok(_) => Response::from_parts(parts, body),
+        let event = ctx.event(state, info(&parts), parts.status.as_u16(), None, payload);
+        answer_once_recorded(state, ctx, event, Response::from_parts(parts, body)).await
+    } else {
+        let bytes = match axum::body::to_bytes(body, usize::MAX).await {
+            Ok(b) => b,
             Err(e) => {
-                tracing::error!(error = %e, request_id = %ctx.request_id, "audit append failed");
-                scim_response(&ScimError::unavailable(
-                    "the audit log is unavailable; the request was not answered",
-                ))
+                tracing::error!(error = %e, "cannot buffer response");
+                Bytes::new()
             }
         };
-        if let Ok(v) = HeaderValue::from_str(&ctx.request_id) {
-            out.headers_mut().insert(REQUEST_ID, v);
-        }
-        return out;
-    }
-    let bytes = match axum::body::to_bytes(body, usize::MAX).await {
-        Ok(b) => b,
-        Err(e) => {
-            tracing::error!(error = %e, "cannot buffer response");
-            Bytes::new()
-        }
-    };
-    let unrecorded_read = !state.config.record_reads
-        && parts.status.as_u16() < 400
-        && (matches!(ctx.method.as_str(), "GET" | "HEAD")
-            || (ctx.method == "POST" && ctx.path.ends_with("/.search")));
-    let mut out = if parts.extensions.get::<Recorded>().is_some() || unrecorded_read {
-        // Written with its write, or a successful read that the policy leaves out.
-        Response::from_parts(parts, Body::from(bytes))
-    } else {
-        let info = info
-            .or_else(|| parts.extensions.get::<EventInfo>().cloned())
-            .unwrap_or_else(|| classify(&ctx.method, &ctx.path));
-        let error = parts.extensions.get::<ScimError>().cloned();
-        let mut payload = response_payload(state, &parts.headers, &bytes);
-        if ctx.path.starts_with("/audit/") && parts.status.is_success() {
-            // Reading the log is recorded (who read what), but the events read are not copied
-            // into the log again: a SIEM polling it would otherwise grow it without end.
-            payload.body =
-                serde_json::json!({"omitted": "audit log content", "bytes": bytes.len()});
-            payload.truncated = false;
-        }
-        let event = ctx.event(state, info, parts.status.as_u16(), error.as_ref(), payload);
-        match state.store.append_event(event).await {
-            Ok(_) => Response::from_parts(parts, Body::from(bytes)),
-            Err(e) => {
-                tracing::error!(error = %e, request_id = %ctx.request_id, "audit append failed");
-                scim_response(&ScimError::unavailable(
-                    "the audit log is unavailable; the request was not answered",
-                ))
+        let unrecorded_read = !state.config.record_reads
+            && parts.status.as_u16() < 400
+            && (matches!(ctx.method.as_str(), "GET" | "HEAD")
+                || (ctx.method == "POST" && ctx.path.ends_with("/.search")));
+        if parts.extensions.get::<Recorded>().is_some() || unrecorded_read {
+            // Written with its write, or a successful read that the policy leaves out.
+            Response::from_parts(parts, Body::from(bytes))
+        } else {
+            let error = parts.extensions.get::<ScimError>().cloned();
+            let mut payload = response_payload(state, &parts.headers, &bytes);
+            if ctx.path.starts_with("/audit/") && parts.status.is_success() {
+                // Reading the log is recorded (who read what), but the events read are not
+                // copied into the log again: a SIEM polling it would otherwise grow it
+                // without end.
+                payload.body =
+                    serde_json::json!({"omitted": "audit log content", "bytes": bytes.len()});
+                payload.truncated = false;
             }
+            let status = parts.status.as_u16();
+            let event = ctx.event(state, info(&parts), status, error.as_ref(), payload);
+            let answer = Response::from_parts(parts, Body::from(bytes));
+            answer_once_recorded(state, ctx, event, answer).await
         }
     };
     if let Ok(v) = HeaderValue::from_str(&ctx.request_id) {
@@ -411,6 +393,24 @@ async fn finish(state: &AppState, ctx: &Ctx, resp: Response, info: Option<EventI
         "request"
     );
     out.into_response()
+}
+
+/// `answer`, once `event` is in the log; 503 and nothing else if it cannot be appended.
+async fn answer_once_recorded(
+    state: &AppState,
+    ctx: &Ctx,
+    event: scimtrail_audit::AuditEvent,
+    answer: Response,
+) -> Response {
+    match state.store.append_event(event).await {
+        Ok(_) => answer,
+        Err(e) => {
+            tracing::error!(error = %e, request_id = %ctx.request_id, "audit append failed");
+            scim_response(&ScimError::unavailable(
+                "the audit log is unavailable; the request was not answered",
+            ))
+        }
+    }
 }
 
 /// Every few seconds, and once more at shutdown: one `auth.failure.suppressed` event per

@@ -415,7 +415,8 @@ fn window(
     ascending: bool,
     budget: u64,
 ) -> StoreResult<Option<Window>> {
-    let edge: Option<i64> = match &plan.driver {
+    // The last `seq` the budget lets this page reach, if the window goes beyond it.
+    let (lo, hi, edge): (u64, u64, Option<u64>) = match &plan.driver {
         Driver::Unique => return Ok(Some(((lo, hi), None))),
         Driver::Log => {
             // `seq` has no gaps: the window is arithmetic once the log's end is known.
@@ -429,32 +430,30 @@ fn window(
             }
             let span = budget.saturating_sub(1);
             let edge = if ascending {
-                lo.checked_add(span).filter(|e| *e < hi)
+                lo.checked_add(span)
             } else {
-                hi.checked_sub(span).filter(|e| *e > lo)
+                hi.checked_sub(span)
             };
-            return Ok(Some(match edge {
-                None => ((lo, hi), None),
-                Some(e) if ascending => ((lo, e), Some(e)),
-                Some(e) => ((e, hi), Some(e)),
-            }));
+            (lo, hi, edge)
         }
         Driver::Index { .. } => {
             let Some((sql, params)) = edge_query(tenant, plan, (lo, hi), ascending, budget) else {
                 return Ok(Some(((lo, hi), None)));
             };
-            conn.prepare_cached(&sql)
+            let edge: Option<i64> = conn
+                .prepare_cached(&sql)
                 .and_then(|mut s| {
                     s.query_row(params_from_iter(params.iter()), |r| r.get(0))
                         .optional()
                 })
-                .map_err(db)?
+                .map_err(db)?;
+            (lo, hi, edge.map(|e| e as u64))
         }
     };
-    Ok(Some(match edge.map(|e| e as u64) {
-        None => ((lo, hi), None),
-        Some(e) if ascending => ((lo, e), (e < hi).then_some(e)),
-        Some(e) => ((e, hi), (e > lo).then_some(e)),
+    Ok(Some(match edge {
+        Some(e) if ascending && e < hi => ((lo, e), Some(e)),
+        Some(e) if !ascending && e > lo => ((e, hi), Some(e)),
+        _ => ((lo, hi), None),
     }))
 }
 
