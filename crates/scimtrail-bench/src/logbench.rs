@@ -13,9 +13,8 @@ use std::time::Instant;
 
 use anyhow::Context as _;
 use clap::Parser;
-use scimtrail_audit::checkpoint::LogSigner;
 use scimtrail_audit::{Actor, AuditEvent, Change, Operation, Outcome, Payload, Target};
-use scimtrail_server::transparency::{sign_now, CheckpointSinks, LogIdentity};
+use scimtrail_server::transparency::sign_now;
 use scimtrail_store::Store;
 use serde_json::json;
 
@@ -126,24 +125,7 @@ async fn main() -> anyhow::Result<()> {
         scimtrail_store_sql::connect(&url, Arc::new(scimtrail_core::Registry::builtin()))
             .await
             .context("open the store")?;
-    let key_path = dir.join("log-key");
-    let signer = if key_path.exists() {
-        LogSigner::from_skey(&std::fs::read_to_string(&key_path)?)?
-    } else {
-        let s = LogSigner::generate("bench.example/scimtrail")?;
-        std::fs::write(&key_path, format!("{}\n", s.skey()))?;
-        std::fs::write(dir.join("log-key.pub"), format!("{}\n", s.vkey()))?;
-        s
-    };
-    // Signed, stored and appended to the file exactly as `serve` does it.
-    let log = Arc::new(LogIdentity {
-        origin: signer.name().to_string(),
-        signer,
-    });
-    let sinks = CheckpointSinks {
-        file: Some(dir.join("checkpoints.jsonl")),
-        url: None,
-    };
+    let (log, sinks) = scimtrail_bench::bench_log(&dir, "bench.example/scimtrail")?;
     let start = Instant::now();
     let first = store.tree_size().await?;
     let mut done = 0u64;

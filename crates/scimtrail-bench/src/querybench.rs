@@ -18,9 +18,8 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
 use clap::Parser;
-use scimtrail_audit::checkpoint::LogSigner;
 use scimtrail_audit::{Actor, AuditEvent, Change, Operation, Outcome, Payload, Target};
-use scimtrail_server::transparency::{sign_now, CheckpointSinks, LogIdentity};
+use scimtrail_server::transparency::sign_now;
 use serde_json::{json, Value};
 
 const TOKEN: &str = "querybench-token-0123456789abcdef0123456789abcdef";
@@ -592,23 +591,7 @@ async fn fill(
             conn.execute_batch(&format!("DROP INDEX IF EXISTS {i}"))?;
         }
     }
-    let key_path = dir.join("log-key");
-    let signer = if key_path.exists() {
-        LogSigner::from_skey(&std::fs::read_to_string(&key_path)?)?
-    } else {
-        let s = LogSigner::generate("querybench.example/scimtrail")?;
-        std::fs::write(&key_path, format!("{}\n", s.skey()))?;
-        std::fs::write(dir.join("log-key.pub"), format!("{}\n", s.vkey()))?;
-        s
-    };
-    let log = Arc::new(LogIdentity {
-        origin: signer.name().to_string(),
-        signer,
-    });
-    let sinks = CheckpointSinks {
-        file: Some(dir.join("checkpoints.jsonl")),
-        url: None,
-    };
+    let (log, sinks) = scimtrail_bench::bench_log(&dir, "querybench.example/scimtrail")?;
     let start = Instant::now();
     let next = Arc::new(std::sync::atomic::AtomicU64::new(0));
     let appended = Arc::new(std::sync::atomic::AtomicU64::new(0));
