@@ -301,34 +301,28 @@ async fn stats(
         o.insert("count".into(), count.into());
         Value::Object(o)
     };
+    let total: u64 = rows.iter().map(|r| r.count).sum();
     let mut totals: std::collections::BTreeMap<String, (Vec<Value>, u64)> = Default::default();
-    let mut buckets: Vec<Value> = vec![];
-    let mut total = 0u64;
-    let mut current: Option<(i64, u64, Vec<Value>)> = None;
-    let flush = |b: Option<(i64, u64, Vec<Value>)>, out: &mut Vec<Value>| {
-        if let Some((start, n, groups)) = b {
-            let start = time::OffsetDateTime::from_unix_timestamp(start)
-                .map(scimtrail_audit::format_time)
-                .unwrap_or_default();
-            out.push(json!({"start": start, "count": n, "groups": groups}));
-        }
-    };
     for r in &rows {
-        total += r.count;
         let key = Value::Array(r.keys.clone()).to_string();
         totals.entry(key).or_insert_with(|| (r.keys.clone(), 0)).1 += r.count;
-        if let Some(b) = r.bucket {
-            if current.as_ref().is_some_and(|c| c.0 != b) {
-                flush(current.take(), &mut buckets);
-            }
-            let c = current.get_or_insert_with(|| (b, 0, vec![]));
-            c.1 += r.count;
-            if !by_names.is_empty() {
-                c.2.push(group(&r.keys, r.count));
-            }
-        }
     }
-    flush(current.take(), &mut buckets);
+    // The store answers rows ordered by bucket: one run of rows per bucket.
+    let buckets: Vec<Value> = rows
+        .chunk_by(|a, b| a.bucket == b.bucket)
+        .filter_map(|run| {
+            let start = time::OffsetDateTime::from_unix_timestamp(run[0].bucket?)
+                .map(scimtrail_audit::format_time)
+                .unwrap_or_default();
+            let count: u64 = run.iter().map(|r| r.count).sum();
+            let groups: Vec<Value> = if by_names.is_empty() {
+                vec![]
+            } else {
+                run.iter().map(|r| group(&r.keys, r.count)).collect()
+            };
+            Some(json!({"start": start, "count": count, "groups": groups}))
+        })
+        .collect();
     let mut groups: Vec<(Vec<Value>, u64)> = totals.into_values().collect();
     groups.sort_by_key(|g| std::cmp::Reverse(g.1));
     let mut body = json!({
