@@ -99,10 +99,8 @@ impl QueryParams {
     /// `count` of a paged audit read: `default` when absent, clamped to `0..=max`.
     pub fn count(&self, default: usize, max: usize) -> ScimResult<usize> {
         match self.get("count") {
-            Some(c) => Ok(c
-                .trim()
-                .parse::<i64>()
-                .map_err(|_| ScimError::invalid_value("'count' must be an integer"))?
+            Some(c) => Ok(saturating_int(c)
+                .ok_or_else(|| ScimError::invalid_value("'count' must be an integer"))?
                 .clamp(0, max as i64) as usize),
             None => Ok(default),
         }
@@ -156,18 +154,37 @@ pub struct ListParams {
     pub view: View,
 }
 
+/// An integer in decimal digits, saturated to the `i64` range: a `count` beyond any integer
+/// is still "more than the maximum", which RFC 7644 §3.4.2.4 clamps rather than refuses.
+fn saturating_int(s: &str) -> Option<i64> {
+    let t = s.trim();
+    let (negative, digits) = match t.strip_prefix('-') {
+        Some(d) => (true, d),
+        None => (false, t.strip_prefix('+').unwrap_or(t)),
+    };
+    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    Some(match digits.parse::<i64>() {
+        Ok(v) if negative => -v,
+        Ok(v) => v,
+        Err(_) if negative => i64::MIN,
+        Err(_) => i64::MAX,
+    })
+}
+
 fn number(name: &str, v: Option<&Value>) -> ScimResult<Option<i64>> {
+    let not_an_integer = || ScimError::invalid_value(format!("'{name}' must be an integer"));
     match v {
         None | Some(Value::Null) => Ok(None),
         Some(Value::Number(n)) => n
             .as_i64()
+            .or_else(|| n.as_u64().map(|_| i64::MAX))
+            // `1e30`: integral, beyond any integer; `as` saturates.
+            .or_else(|| n.as_f64().filter(|f| f.fract() == 0.0).map(|f| f as i64))
             .map(Some)
-            .ok_or_else(|| ScimError::invalid_value(format!("'{name}' must be an integer"))),
-        Some(Value::String(s)) => s
-            .trim()
-            .parse()
-            .map(Some)
-            .map_err(|_| ScimError::invalid_value(format!("'{name}' must be an integer"))),
+            .ok_or_else(not_an_integer),
+        Some(Value::String(s)) => saturating_int(s).map(Some).ok_or_else(not_an_integer),
         Some(_) => Err(ScimError::invalid_value(format!(
             "'{name}' must be an integer"
         ))),

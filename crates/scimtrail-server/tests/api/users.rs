@@ -429,3 +429,47 @@ async fn typed_filters_that_fit_are_accepted() {
         assert_eq!(r.body["totalResults"], n, "{f}");
     }
 }
+
+/// A `count` beyond the maximum is clamped to it (RFC 7644 §3.4.2.4), even one beyond any
+/// integer; one that is not an integer is refused.
+#[tokio::test]
+async fn count_beyond_any_integer_is_clamped() {
+    let app = spawn_app().await;
+    for i in 0..3 {
+        app.create_user(&format!("clamp-{i}")).await;
+    }
+    for q in [
+        "count=99999999999999999999999999",
+        "count=%2B99999999999999999999999999",
+        "count=5000",
+    ] {
+        let r = app.get(&format!("/scim/v2/Users?{q}")).await;
+        assert_eq!(r.status, 200, "{q}: {}", r.body);
+        assert_eq!(r.body["itemsPerPage"], 3, "{q}: {}", r.body);
+    }
+    let r = app
+        .get("/scim/v2/Users?count=-99999999999999999999999")
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.body["totalResults"], 3);
+    assert_eq!(r.body["Resources"].as_array().map_or(0, Vec::len), 0);
+    for body in [json!(1e30), json!(18446744073709551615u64)] {
+        let r = app
+            .post(
+                "/scim/v2/Users/.search",
+                json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:SearchRequest"],
+                       "count": body}),
+            )
+            .await;
+        assert_eq!(r.status, 200, "{body}: {}", r.body);
+        assert_eq!(r.body["itemsPerPage"], 3);
+    }
+    for q in ["count=1.5", "count=ten", "count=1e3", "count=--5"] {
+        let r = app.get(&format!("/scim/v2/Users?{q}")).await;
+        r.assert_error(400, Some("invalidValue"));
+    }
+    let r = app
+        .get("/audit/v1/events?count=99999999999999999999999")
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+}
