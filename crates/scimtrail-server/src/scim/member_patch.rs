@@ -107,16 +107,6 @@ pub async fn patch_members(
     let view = View::from_query(&q)?;
     let wants_body = answers_with_body(state, ctx, &q, id).await?;
     let wanted = if_match(headers)?;
-    let _guard = state.locks.lock(format!("{}/{id}", ctx.tenant)).await;
-    let current = state
-        .store
-        .get(&ctx.tenant, &rt.name, id, false)
-        .await?
-        .ok_or_else(|| {
-            scimtrail_core::ScimError::not_found(format!("{} {id} not found", rt.name))
-        })?;
-    check_version(&current, wanted.as_deref())?;
-
     // The net effect, in operation order: id → Some(display) to add, None to remove.
     let mut net: Map<String, Value> = Map::new();
     for op in ops {
@@ -132,6 +122,43 @@ pub async fn patch_members(
             }),
         }
     }
+    let _guard = state.locks.lock(format!("{}/{id}", ctx.tenant)).await;
+    // Another process may write the group between our read and our write: without `If-Match`
+    // the client asked for no particular version, so a lost race is computed again.
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        let current = state
+            .store
+            .get(&ctx.tenant, &rt.name, id, false)
+            .await?
+            .ok_or_else(|| {
+                scimtrail_core::ScimError::not_found(format!("{} {id} not found", rt.name))
+            })?;
+        check_version(&current, wanted.as_deref())?;
+        match members_write(state, ctx, rt, id, &view, wants_body, current, &net).await {
+            Err(ApiError::Scim(e))
+                if super::update::retry_lost_race(&e, wanted.as_deref(), attempt).await =>
+            {
+                continue
+            }
+            other => return other,
+        }
+    }
+}
+
+/// The write of a member PATCH's net effect on `current`, and its answer.
+#[allow(clippy::too_many_arguments)]
+async fn members_write(
+    state: &AppState,
+    ctx: &Ctx,
+    rt: &ResourceType,
+    id: &str,
+    view: &View,
+    wants_body: bool,
+    current: StoredResource,
+    net: &Map<String, Value>,
+) -> Result<Response, ApiError> {
     let ids: Vec<String> = net.keys().cloned().collect();
     let present: HashMap<String, Member> = state
         .store
@@ -150,7 +177,7 @@ pub async fn patch_members(
     let mut delta = MemberDelta::default();
     let mut changes = Vec::new();
     let mut unknown = Vec::new();
-    for (mid, v) in &net {
+    for (mid, v) in net {
         let old = present.get(mid);
         if v.is_null() {
             if let Some(m) = old {
@@ -215,7 +242,7 @@ pub async fn patch_members(
         };
         (
             StatusCode::OK,
-            Some(render::resource(state, ctx, rt, &full, None, &view)),
+            Some(render::resource(state, ctx, rt, &full, None, view)),
         )
     } else {
         (StatusCode::NO_CONTENT, None)

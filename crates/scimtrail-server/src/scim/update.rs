@@ -20,8 +20,27 @@ use crate::context::{changes, EventInfo};
 use crate::error::{ApiError, Path};
 use crate::{AppState, Ctx};
 
-/// Attempts at a read-modify-write that lost a race without `If-Match`.
-const ATTEMPTS: usize = 5;
+/// Attempts at a read-modify-write that lost a race without `If-Match`. Within one process
+/// the resource lock already serialises writers, so a race is lost only to another process
+/// on the same database; with several busy processes a write can lose a few in a row.
+pub(super) const ATTEMPTS: usize = 16;
+
+/// Whether a write that failed with `e` lost a race it should run again (no `If-Match`, and
+/// attempts left), after a short random pause that lets the winner's commit land: 1 ms up
+/// to 64 ms, doubling per attempt.
+pub(super) async fn retry_lost_race(
+    e: &scimtrail_core::ScimError,
+    wanted: Option<&[i64]>,
+    attempt: usize,
+) -> bool {
+    if e.status != 412 || wanted.is_some() || attempt >= ATTEMPTS {
+        return false;
+    }
+    let cap = 1u64 << attempt.min(6);
+    let pause = rand::Rng::random_range(&mut rand::rng(), 1..=cap);
+    tokio::time::sleep(std::time::Duration::from_millis(pause)).await;
+    true
+}
 
 /// How a PUT or PATCH computes the new stored form from the current one.
 #[derive(Clone)]
@@ -161,7 +180,7 @@ async fn update(
         // Members not loaded: tell the store to leave them as they are.
         let write = replace_write(ctx, &current, &r, time, light.then(MemberDelta::default));
         match commit(state, ctx, write, info, status, headers, body, note).await {
-            Err(ApiError::Scim(e)) if e.status == 412 && wanted.is_none() && attempt < ATTEMPTS => {
+            Err(ApiError::Scim(e)) if retry_lost_race(&e, wanted.as_deref(), attempt).await => {
                 continue
             }
             other => return other,
