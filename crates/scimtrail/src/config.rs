@@ -293,10 +293,58 @@ impl ServeArgs {
     }
 }
 
+/// Beyond loopback, `Location`, `meta.location` and every `$ref` must not come from whatever
+/// `Host` a client sends (anyone who can reach the port could then plant links to another
+/// host in the resources the identity provider reads back): a public listener needs
+/// `--base-url`.
+pub fn check_base_url(listen: &str, base_url: Option<&str>) -> anyhow::Result<()> {
+    if base_url.is_some_and(|b| !b.trim().is_empty()) {
+        return Ok(());
+    }
+    let host = match listen.rsplit_once(':') {
+        Some((h, _)) => h.trim_start_matches('[').trim_end_matches(']'),
+        None => listen,
+    };
+    let loopback = host.eq_ignore_ascii_case("localhost")
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback());
+    anyhow::ensure!(
+        loopback,
+        "listening on {listen}, beyond loopback, needs --base-url (SCIMTRAIL_BASE_URL), for \
+         example --base-url https://scim.example.com: Location and $ref would otherwise be \
+         built from the client's Host header"
+    );
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use clap::Parser;
+
+    #[test]
+    fn a_public_listener_needs_a_base_url() {
+        for ok in [
+            "127.0.0.1:8080",
+            "localhost:8080",
+            "[::1]:8080",
+            "127.0.0.2:1",
+        ] {
+            check_base_url(ok, None).unwrap();
+        }
+        for public in [
+            "0.0.0.0:8080",
+            "[::]:8080",
+            "10.0.0.5:8080",
+            "scim.internal:8080",
+        ] {
+            let e = check_base_url(public, None).unwrap_err().to_string();
+            assert!(e.contains("--base-url"), "{public}: {e}");
+            assert!(check_base_url(public, Some("")).is_err());
+            check_base_url(public, Some("https://scim.example.com")).unwrap();
+        }
+    }
 
     #[derive(Parser)]
     struct T {

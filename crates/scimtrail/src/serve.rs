@@ -11,6 +11,7 @@ use crate::config::ServeArgs;
 
 pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     let s = args.resolve()?;
+    crate::config::check_base_url(&s.listen, s.base_url.as_deref())?;
     init_logging(s.log_json);
     let registry = Arc::new(
         scimtrail_core::Registry::builtin()
