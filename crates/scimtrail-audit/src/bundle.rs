@@ -11,7 +11,7 @@ use serde::Serialize;
 use serde_json::{json, Value};
 
 use crate::checkpoint::{open_checkpoint, parse_vkey, VerifiedCheckpoint};
-use crate::commitment::{leaf_hash, value_digest, LeafView, StoredPayload};
+use crate::commitment::{digest_matches, leaf_hash, LeafView, StoredPayload};
 use crate::merkle::{self, CompactRange, Hash};
 
 pub const CHECKPOINT: &str = "checkpoint";
@@ -313,7 +313,7 @@ fn check_payload_line(view: &LeafView<'_>, n: usize, line: &str) -> Result<(), B
         values.push(("changes.new", c.new));
     }
     for ((name, raw), d) in values.iter().zip(view.digests()) {
-        let same = |bytes: &[u8]| value_digest(&salt, bytes) == d.sha256 && bytes.len() == d.size;
+        let same = |bytes: &[u8]| digest_matches(&salt, bytes, &d.sha256) && bytes.len() == d.size;
         // Values must be written as their exact RFC 8785 bytes (export does so). Anything
         // else is refused rather than re-parsed: a parser would have to choose between
         // duplicated keys, and another reader might choose differently.

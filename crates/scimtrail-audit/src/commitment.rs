@@ -54,6 +54,15 @@ pub fn value_digest(salt: &[u8], bytes: &[u8]) -> String {
     B64.encode(h.finalize())
 }
 
+/// Whether `base64(SHA-256(salt ‖ bytes))` is `expected`, without allocating.
+pub fn digest_matches(salt: &[u8], bytes: &[u8], expected: &str) -> bool {
+    let mut h = Sha256::new();
+    h.update(salt);
+    h.update(bytes);
+    let mut buf = [0u8; 44];
+    matches!(B64.encode_slice(h.finalize(), &mut buf), Ok(n) if &buf[..n] == expected.as_bytes())
+}
+
 /// The payload kept apart from the commitment bytes.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StoredPayload {
@@ -232,7 +241,30 @@ impl LeafView<'_> {
     /// The [`index_key`] of this event's indexed envelope fields.
     pub fn index_key(&self) -> String {
         let status = self.outcome.status.map(|s| s.to_string());
-        index_key([
+        index_key(self.index_fields(status.as_deref()))
+    }
+
+    /// Whether `stored` (a store's index columns as [`index_key`]) is this event's
+    /// [`index_key`], compared in place: nothing is built.
+    pub fn index_key_matches(&self, stored: &str) -> bool {
+        let mut status = itoa::Buffer::new();
+        let status = self.outcome.status.map(|s| status.format(s));
+        let mut rest = stored;
+        for f in self.index_fields(status) {
+            let next = match f {
+                Some(v) => rest.strip_prefix('\u{1e}').and_then(|r| r.strip_prefix(v)),
+                None => rest.strip_prefix('\u{1f}'),
+            };
+            match next {
+                Some(r) => rest = r,
+                None => return false,
+            }
+        }
+        rest.is_empty()
+    }
+
+    fn index_fields<'s>(&'s self, status: Option<&'s str>) -> [Option<&'s str>; 20] {
+        [
             Some(&*self.id),
             self.tenant.as_deref(),
             self.time.as_deref(),
@@ -249,11 +281,11 @@ impl LeafView<'_> {
             self.target.id.as_deref(),
             self.target.external_id.as_deref(),
             self.outcome.result.as_deref(),
-            status.as_deref(),
+            status,
             self.actor.ip.as_deref(),
             self.target.display.as_deref(),
             self.outcome.scim_type.as_deref(),
-        ])
+        ]
     }
 }
 
@@ -263,15 +295,20 @@ impl LeafView<'_> {
 pub fn index_key<'v>(fields: impl IntoIterator<Item = Option<&'v str>>) -> String {
     let mut out = String::with_capacity(256);
     for f in fields {
-        match f {
-            Some(v) => {
-                out.push('\u{1e}');
-                out.push_str(v);
-            }
-            None => out.push('\u{1f}'),
-        }
+        index_key_push(&mut out, f);
     }
     out
+}
+
+/// Append one field to an [`index_key`] being built.
+pub fn index_key_push(key: &mut String, field: Option<&str>) {
+    match field {
+        Some(v) => {
+            key.push('\u{1e}');
+            key.push_str(v);
+        }
+        None => key.push('\u{1f}'),
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -325,7 +362,7 @@ impl<'a> LeafView<'a> {
             let part = bytes
                 .get(at..end)
                 .ok_or_else(|| SealError(format!("payload is shorter than digest {i} says")))?;
-            if value_digest(salt, part) != d.sha256 {
+            if !digest_matches(salt, part, &d.sha256) {
                 return Err(SealError(format!(
                     "payload value {} ({}) does not match its digest",
                     i,

@@ -283,8 +283,8 @@ pub fn check_leaf(
             .map_err(|e| fail(Some(seq), e.0))?;
     }
     if let Some(stored) = index_key {
-        let committed = view.index_key();
-        if committed != stored {
+        if !view.index_key_matches(stored) {
+            let committed = view.index_key();
             let parts = |k: &str| {
                 k.split(['\u{1e}', '\u{1f}'])
                     .skip(1)

@@ -100,3 +100,27 @@ fn salts_hide_equal_values() {
     let b = seal(event(), 7, &[2; 16]).unwrap();
     assert_ne!(a.leaf_hash, b.leaf_hash);
 }
+
+#[test]
+fn index_keys_compared_in_place_agree_with_built_ones() {
+    let s = seal(event(), 7, &SALT).unwrap();
+    let view = LeafView::parse(&s.commitment).unwrap();
+    let key = view.index_key();
+    assert!(view.index_key_matches(&key));
+    // A field changed, cut short, lengthened, or an absent field made empty: each differs.
+    let status = view
+        .outcome
+        .status
+        .expect("the event has a status")
+        .to_string();
+    let changed = key.replacen(&status, "599", 1);
+    assert_ne!(changed, key);
+    assert!(!view.index_key_matches(&changed));
+    assert!(!view.index_key_matches(&key[..key.len() - 1]));
+    assert!(!view.index_key_matches(&format!("{key}x")));
+    assert!(!view.index_key_matches(&format!("{key}\u{1f}")));
+    let absent = key.find('\u{1f}').expect("some field is absent");
+    let empty = format!("{}\u{1e}{}", &key[..absent], &key[absent + 1..]);
+    assert!(!view.index_key_matches(&empty));
+    assert!(!view.index_key_matches(""));
+}

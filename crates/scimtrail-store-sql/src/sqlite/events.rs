@@ -802,12 +802,18 @@ pub fn check_leaves(
         .map_err(db)?;
     let mut rows = stmt.query(params![from as i64, to as i64]).map_err(db)?;
     let mut leaves = Vec::with_capacity((to - from) as usize);
-    fn text(v: ValueRef<'_>) -> Option<std::borrow::Cow<'_, str>> {
+    // One key buffer for every row: the index columns as `index_key`, built in place.
+    let mut key = String::with_capacity(512);
+    fn push(key: &mut String, v: ValueRef<'_>) {
+        use scimtrail_audit::commitment::index_key_push;
         match v {
-            ValueRef::Null => None,
-            ValueRef::Integer(n) => Some(n.to_string().into()),
-            ValueRef::Text(t) => Some(String::from_utf8_lossy(t)),
-            other => Some(format!("{other:?}").into()),
+            ValueRef::Null => index_key_push(key, None),
+            ValueRef::Integer(n) => index_key_push(key, Some(itoa::Buffer::new().format(n))),
+            ValueRef::Text(t) => match std::str::from_utf8(t) {
+                Ok(t) => index_key_push(key, Some(t)),
+                Err(_) => index_key_push(key, Some(&String::from_utf8_lossy(t))),
+            },
+            other => index_key_push(key, Some(&format!("{other:?}"))),
         }
     }
     while let Some(r) = rows.next().map_err(db)? {
@@ -818,11 +824,10 @@ pub fn check_leaves(
             (ValueRef::Blob(salt), ValueRef::Text(vals)) => Some((salt, vals)),
             _ => None,
         };
-        let mut fields = Vec::with_capacity(LeafView::INDEXED.len());
+        key.clear();
         for i in 6..6 + LeafView::INDEXED.len() {
-            fields.push(text(r.get_ref(i).map_err(db)?));
+            push(&mut key, r.get_ref(i).map_err(db)?);
         }
-        let key = scimtrail_audit::commitment::index_key(fields.iter().map(|f| f.as_deref()));
         let leaf = match commitment {
             ValueRef::Text(t) => match std::str::from_utf8(t) {
                 Ok(t) => check_leaf(seq, t, stored, payload, Some(&key)),
