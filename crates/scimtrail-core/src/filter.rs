@@ -2,6 +2,8 @@
 //! the evaluator over JSON resources (`eval.rs`).
 
 mod eval;
+
+pub use eval::{sort_key, SortKey};
 mod parse;
 
 use std::fmt;

@@ -32,7 +32,7 @@ pub mod schema;
 pub mod username;
 
 pub use error::{ScimError, ScimResult, ScimType};
-pub use filter::{CompValue, CompareOp, Filter};
+pub use filter::{sort_key, CompValue, CompareOp, Filter, SortKey};
 pub use json::parse_strict;
 pub use patch::{apply_patch, parse_patch, PatchOp, PatchOperation};
 pub use path::{AttrPath, PatchPath};

@@ -242,6 +242,7 @@ async fn user_name_holder(
                 start_index: 1,
                 count: 2,
                 with_members: false,
+                sort: None,
             },
         )
         .await?;

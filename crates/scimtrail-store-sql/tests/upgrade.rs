@@ -155,6 +155,7 @@ async fn stored_user_names_are_rekeyed_once() {
                 start_index: 1,
                 count: 10,
                 with_members: false,
+                sort: None,
             },
         )
         .await

@@ -416,6 +416,7 @@ async fn list_q(
         start_index,
         count,
         with_members,
+        sort: None,
     };
     store
         .list(tenant, &q)

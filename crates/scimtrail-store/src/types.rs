@@ -86,6 +86,16 @@ pub struct ListQuery {
     pub start_index: usize,
     pub count: usize,
     pub with_members: bool,
+    /// `sortBy` / `sortOrder`; without it, resources come in the order they were created.
+    pub sort: Option<Sort>,
+}
+
+/// A list's order (RFC 7644 §3.4.2.3). Ties, and resources without a value, keep the order
+/// they were created in; a missing value sorts last when ascending, first when descending.
+#[derive(Debug, Clone)]
+pub struct Sort {
+    pub by: AttrPath,
+    pub descending: bool,
 }
 
 #[derive(Debug, Clone)]

@@ -152,6 +152,44 @@ pub struct ListParams {
     pub start_index: usize,
     pub count: usize,
     pub view: View,
+    pub sort: Option<scimtrail_store::Sort>,
+}
+
+/// `sortBy` and `sortOrder` (RFC 7644 §3.4.2.3): the order defaults to ascending, and is
+/// ignored without `sortBy`.
+fn sort(by: Option<&str>, order: Option<&str>) -> ScimResult<Option<scimtrail_store::Sort>> {
+    let descending = match order.map(str::trim) {
+        None | Some("") => false,
+        Some(o) if o.eq_ignore_ascii_case("ascending") => false,
+        Some(o) if o.eq_ignore_ascii_case("descending") => true,
+        Some(_) => {
+            return Err(ScimError::invalid_value(
+                "'sortOrder' is \"ascending\" or \"descending\"",
+            ))
+        }
+    };
+    match by.map(str::trim).filter(|b| !b.is_empty()) {
+        None => Ok(None),
+        Some(b) => Ok(Some(scimtrail_store::Sort {
+            by: scimtrail_core::AttrPath::parse(b)?,
+            descending,
+        })),
+    }
+}
+
+/// A `sortBy` must not name a secret: the order of the results would tell its values apart.
+pub fn check_sort(
+    reg: &scimtrail_core::Registry,
+    rt: &ResourceType,
+    sort: Option<&scimtrail_store::Sort>,
+) -> ScimResult<()> {
+    match sort.and_then(|s| Some((s, reg.resolve(rt, &s.by)?.1))) {
+        Some((s, a)) if a.is_secret() => Err(ScimError::invalid_value(format!(
+            "attribute '{}' cannot be sorted on",
+            s.by
+        ))),
+        _ => Ok(()),
+    }
 }
 
 /// An integer in decimal digits, saturated to the `i64` range: a `count` beyond any integer
@@ -197,6 +235,7 @@ impl ListParams {
         start: Option<i64>,
         count: Option<i64>,
         view: View,
+        sort: Option<scimtrail_store::Sort>,
     ) -> ScimResult<Self> {
         let filter = match filter.map(str::trim).filter(|f| !f.is_empty()) {
             Some(f) => Some(Filter::parse(f)?),
@@ -209,6 +248,7 @@ impl ListParams {
                 .unwrap_or(DEFAULT_COUNT as i64)
                 .clamp(0, MAX_RESULTS as i64) as usize,
             view,
+            sort,
         })
     }
 
@@ -219,6 +259,7 @@ impl ListParams {
             n("startIndex")?,
             n("count")?,
             View::from_query(q)?,
+            sort(q.get("sortBy"), q.get("sortOrder"))?,
         )
     }
 
@@ -254,6 +295,7 @@ impl ListParams {
             number("startIndex", get("startIndex"))?,
             number("count", get("count"))?,
             view,
+            sort(text("sortBy")?.as_deref(), text("sortOrder")?.as_deref())?,
         )
     }
 }

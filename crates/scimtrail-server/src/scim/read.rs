@@ -13,7 +13,9 @@ use scimtrail_core::{ResourceType, ScimError};
 use scimtrail_store::ListQuery;
 use serde_json::{json, Value};
 
-use super::params::{check_filter, json_body, resource_type, ListParams, QueryParams, View};
+use super::params::{
+    check_filter, check_sort, json_body, resource_type, ListParams, QueryParams, View,
+};
 use super::render;
 use crate::context::{classify, EventInfo};
 use crate::error::{ApiError, SCIM_JSON};
@@ -73,6 +75,7 @@ async fn run_list(
     if let Some(f) = &p.filter {
         check_filter(&state.registry, rt, f)?;
     }
+    check_sort(&state.registry, rt, p.sort.as_ref())?;
     let (total, resources) = page_of(state, ctx, rt, &p, p.start_index, p.count).await?;
     let mut info: EventInfo = classify(&ctx.method, &ctx.path);
     info.target.resource_type = Some(rt.name.clone());
@@ -93,6 +96,8 @@ pub async fn search_all(
         if let Some(f) = &p.filter {
             check_filter(&state.registry, rt, f)?;
         }
+        // Each resource type's part of the list is in `sortBy` order.
+        check_sort(&state.registry, rt, p.sort.as_ref())?;
         let (t, _) = page_of(&state, &ctx, rt, &p, 1, 0).await?;
         total += t;
         if skip >= t {
@@ -129,6 +134,7 @@ async fn page_of(
         start_index,
         count,
         with_members: p.view.wants("members"),
+        sort: p.sort.clone(),
     };
     let page = state.store.list(&ctx.tenant, &query).await?;
     let mut groups = if rt.name == "User" && p.view.wants("groups") && !page.items.is_empty() {

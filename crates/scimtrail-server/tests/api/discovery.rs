@@ -11,7 +11,7 @@ async fn discovery_describes_what_is_implemented() {
     assert_eq!(spc.body["bulk"]["supported"], false);
     assert_eq!(spc.body["filter"]["supported"], true);
     assert_eq!(spc.body["etag"]["supported"], true);
-    assert_eq!(spc.body["sort"]["supported"], false);
+    assert_eq!(spc.body["sort"]["supported"], true);
 
     let rts = app.get("/scim/v2/ResourceTypes").await;
     let names: Vec<&str> = rts.body["Resources"]

@@ -10,6 +10,7 @@ mod helpers;
 mod history;
 mod hostile;
 mod robustness;
+mod sorting;
 mod tail;
 mod transparency;
 mod users;

@@ -156,15 +156,25 @@ pub fn list(
         }
     }
     let start = q.start_index.max(1) - 1;
-    if residual.is_empty() {
+    // An order by a column is the database's; by anything else, it is made in memory below.
+    let order = match &q.sort {
+        None => Some("rid".to_string()),
+        Some(sort) => column(&sort.by).filter(|c| c.exists.is_none()).map(|c| {
+            let dir = if sort.descending { " DESC" } else { "" };
+            // A missing value is the greatest; ties keep the order of creation.
+            format!("{0} IS NULL{dir}, {0}{dir}, rid", c.name)
+        }),
+    };
+    if let (true, Some(order)) = (residual.is_empty(), &order) {
         let total: i64 = conn
             .prepare_cached(&format!("SELECT COUNT(*) FROM resources WHERE {sql}"))
             .and_then(|mut s| s.query_row(params_from_iter(params.iter()), |r| r.get(0)))
             .map_err(db)?;
         params.push(Param::Int(q.count as i64));
         params.push(Param::Int(start as i64));
-        let page_sql =
-            format!("SELECT {COLUMNS} FROM resources WHERE {sql} ORDER BY rid LIMIT ? OFFSET ?");
+        let page_sql = format!(
+            "SELECT {COLUMNS} FROM resources WHERE {sql} ORDER BY {order} LIMIT ? OFFSET ?"
+        );
         let mut items = query_resources(conn, &page_sql, &params)?;
         if q.with_members {
             for r in items.iter_mut() {
@@ -195,14 +205,25 @@ pub fn list(
         }
         let repr = representation(&r, groups.get(&r.id).map(Vec::as_slice));
         if residual.iter().all(|f| f.matches(registry, rt, &repr)) {
+            let key = q
+                .sort
+                .as_ref()
+                .and_then(|s| scimtrail_core::sort_key(registry, rt, &repr, &s.by));
             if !q.with_members {
                 if let Some(obj) = r.data.as_object_mut() {
                     obj.remove("members");
                 }
             }
-            matched.push(r);
+            matched.push((key, r));
         }
     }
+    if let Some(sort) = &q.sort {
+        // Stable: ties keep the order of creation.
+        matched.sort_by(|a, b| {
+            scimtrail_core::SortKey::order(a.0.as_ref(), b.0.as_ref(), sort.descending)
+        });
+    }
+    let matched: Vec<StoredResource> = matched.into_iter().map(|(_, r)| r).collect();
     let total = matched.len();
     let items = matched.into_iter().skip(start).take(q.count).collect();
     Ok(Page { total, items })
