@@ -25,7 +25,7 @@ pub fn representation(r: &StoredResource, groups: Option<&[GroupRef]>) -> Value 
             "resourceType": r.resource_type,
             "created": r.created,
             "lastModified": r.last_modified,
-            "version": format!("W/\"{}\"", r.version),
+            "version": etag(r.version, groups),
         }),
     );
     Value::Object(obj)
@@ -53,4 +53,32 @@ pub fn user_groups_json(groups: &[GroupRef], base_url: Option<&str>) -> Value {
             })
             .collect(),
     )
+}
+
+/// A resource's ETag (and `meta.version`): `W/"version"`. A User's `groups` change without a
+/// new version of the User, so a User in groups has `W/"version.groups"`, where `groups` is a
+/// digest of its groups (FNV-1a, stable across processes and builds): a conditional GET then
+/// never answers 304 over a change of groups. `If-Match` compares the version part alone.
+pub fn etag(version: i64, groups: Option<&[GroupRef]>) -> String {
+    match groups.filter(|g| !g.is_empty()) {
+        None => format!("W/\"{version}\""),
+        Some(groups) => {
+            let mut sorted: Vec<&GroupRef> = groups.iter().collect();
+            sorted.sort_by(|a, b| a.id.cmp(&b.id));
+            let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+            for g in sorted {
+                let display = g.display.as_deref().unwrap_or_default();
+                for b in
+                    g.id.bytes()
+                        .chain([0xff])
+                        .chain(display.bytes())
+                        .chain([0xfe])
+                {
+                    h ^= u64::from(b);
+                    h = h.wrapping_mul(0x0000_0100_0000_01b3);
+                }
+            }
+            format!("W/\"{version}.{h:016x}\"")
+        }
+    }
 }

@@ -247,7 +247,7 @@ async fn members_write(
     } else {
         (StatusCode::NO_CONTENT, None)
     };
-    let mut headers = render::resource_headers(ctx, rt, &r, false);
+    let mut headers = render::resource_headers(ctx, rt, &r, None, false);
     if body.is_none() {
         headers.remove(axum::http::header::CONTENT_TYPE);
     }

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use axum::extract::State;
 
 use crate::error::Path;
-use axum::http::{header, HeaderValue};
+use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Extension;
 use scimtrail_core::schema::LIST_RESPONSE_SCHEMA;
@@ -25,6 +25,7 @@ pub async fn get_one(
     State(state): State<AppState>,
     Extension(ctx): Extension<Arc<Ctx>>,
     Path((endpoint, id)): Path<(String, String)>,
+    request_headers: axum::http::HeaderMap,
 ) -> Result<Response, ApiError> {
     let rt = resource_type(&state, &endpoint)?;
     let view = View::from_query(&QueryParams::parse(&ctx)?)?;
@@ -33,15 +34,24 @@ pub async fn get_one(
         .get(&ctx.tenant, &rt.name, &id, view.wants("members"))
         .await?
         .ok_or_else(|| ScimError::not_found(format!("{} {id} not found", rt.name)))?;
-    let groups = render::user_groups(&state, &ctx, rt, &r.id, &view).await?;
-    let body = render::resource(&state, &ctx, rt, &r, groups.as_deref(), &view);
-    let mut resp = (
-        render::resource_headers(&ctx, rt, &r, false),
-        body.to_string(),
-    )
-        .into_response();
+    let groups = render::user_groups(&state, &ctx, rt, &r.id).await?;
+    let headers = render::resource_headers(&ctx, rt, &r, groups.as_deref(), false);
     let mut info = classify(&ctx.method, &ctx.path);
     info.target = render::target(rt, &r, Some(r.version), Some(r.version));
+    if none_match(
+        &request_headers,
+        &scimtrail_store::etag(r.version, groups.as_deref()),
+    ) {
+        // The client's copy is current (RFC 7232 §3.2): no body, the ETag repeated.
+        let mut resp = StatusCode::NOT_MODIFIED.into_response();
+        if let Some(tag) = headers.get(header::ETAG) {
+            resp.headers_mut().insert(header::ETAG, tag.clone());
+        }
+        resp.extensions_mut().insert(info);
+        return Ok(resp);
+    }
+    let body = render::resource(&state, &ctx, rt, &r, groups.as_deref(), &view);
+    let mut resp = (headers, body.to_string()).into_response();
     resp.extensions_mut().insert(info);
     Ok(resp)
 }
@@ -80,6 +90,18 @@ async fn run_list(
     let mut info: EventInfo = classify(&ctx.method, &ctx.path);
     info.target.resource_type = Some(rt.name.clone());
     Ok(list_response(total, p.start_index, resources, info))
+}
+
+/// Whether `If-None-Match` names `etag` (weak comparison, RFC 7232 §2.3.2) or is `*`.
+fn none_match(headers: &axum::http::HeaderMap, etag: &str) -> bool {
+    let opaque = |t: &str| t.trim().trim_start_matches("W/").to_string();
+    let ours = opaque(etag);
+    headers
+        .get_all(header::IF_NONE_MATCH)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|t| t.trim() == "*" || opaque(t) == ours)
 }
 
 /// `POST /.search`: one result list over every resource type, Users first.
@@ -137,7 +159,8 @@ async fn page_of(
         sort: p.sort.clone(),
     };
     let page = state.store.list(&ctx.tenant, &query).await?;
-    let mut groups = if rt.name == "User" && p.view.wants("groups") && !page.items.is_empty() {
+    // Read even when the view leaves `groups` out: `meta.version` covers them.
+    let mut groups = if rt.name == "User" && !page.items.is_empty() {
         let ids: Vec<String> = page.items.iter().map(|r| r.id.clone()).collect();
         state.store.groups_of(&ctx.tenant, &ids).await?
     } else {

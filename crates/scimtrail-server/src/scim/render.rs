@@ -14,10 +14,6 @@ pub fn location(ctx: &Ctx, rt: &ResourceType, id: &str) -> String {
     format!("{}{}/{}", ctx.scim_base, rt.endpoint, id)
 }
 
-pub fn etag(version: i64) -> String {
-    format!("W/\"{version}\"")
-}
-
 /// The full representation with `meta.location` and every `$ref`, projected by `view`.
 pub fn resource(
     state: &AppState,
@@ -60,11 +56,12 @@ pub fn resource_headers(
     ctx: &Ctx,
     rt: &ResourceType,
     r: &StoredResource,
+    groups: Option<&[GroupRef]>,
     with_location: bool,
 ) -> HeaderMap {
     let mut h = HeaderMap::new();
     h.insert(header::CONTENT_TYPE, HeaderValue::from_static(SCIM_JSON));
-    if let Ok(v) = HeaderValue::from_str(&etag(r.version)) {
+    if let Ok(v) = HeaderValue::from_str(&scimtrail_store::etag(r.version, groups)) {
         h.insert(header::ETAG, v);
     }
     if with_location {
@@ -94,15 +91,15 @@ pub fn target(
     }
 }
 
-/// The derived `groups` of a User when the answer shows them; `None` otherwise.
+/// The derived `groups` of a User (`None` for other types), read even when the answer leaves
+/// them out: the ETag covers them.
 pub async fn user_groups(
     state: &AppState,
     ctx: &Ctx,
     rt: &ResourceType,
     id: &str,
-    view: &View,
 ) -> Result<Option<Vec<GroupRef>>, crate::error::ApiError> {
-    if rt.name != "User" || !view.wants("groups") {
+    if rt.name != "User" {
         return Ok(None);
     }
     let ids = [id.to_string()];

@@ -149,8 +149,8 @@ async fn update(
             changes: changed,
             detail: None,
         };
-        let groups = render::user_groups(state, ctx, rt, &r.id, &view).await?;
-        let mut headers = render::resource_headers(ctx, rt, &r, false);
+        let groups = render::user_groups(state, ctx, rt, &r.id).await?;
+        let mut headers = render::resource_headers(ctx, rt, &r, groups.as_deref(), false);
         let (status, body) = if wants_body {
             let shown = if light && view.wants("members") {
                 // Not loaded for the write; read them for the answer.

@@ -43,15 +43,14 @@ pub(super) fn if_match(headers: &HeaderMap) -> Result<Option<Vec<i64>>, ScimErro
     if v == "*" {
         return Ok(None);
     }
-    // One ETag or a list of them: the resource must be at one of the listed versions.
+    // One ETag or a list of them: the resource must be at one of the listed versions. A
+    // User's ETag may carry a digest of its groups after a `.`; they are read-only, so only
+    // the version is compared.
     let versions: Vec<i64> = v
         .split(',')
         .filter_map(|tag| {
-            tag.trim()
-                .trim_start_matches("W/")
-                .trim_matches('"')
-                .parse()
-                .ok()
+            let tag = tag.trim().trim_start_matches("W/").trim_matches('"');
+            tag.split_once('.').map_or(tag, |(v, _)| v).parse().ok()
         })
         .collect();
     if versions.is_empty() {
@@ -108,7 +107,7 @@ pub async fn create(
         members: None,
     };
     let body = render::resource(&state, &ctx, rt, &r, Some(&[]), &view);
-    let headers = render::resource_headers(&ctx, rt, &r, true);
+    let headers = render::resource_headers(&ctx, rt, &r, Some(&[]), true);
     commit(
         &state,
         &ctx,

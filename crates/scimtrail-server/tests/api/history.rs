@@ -207,7 +207,9 @@ async fn restore_writes_an_old_state_and_undeletes_with_memberships() {
     assert_eq!(a.status, 200, "{}", a.body);
     let now = app.get(&p).await;
     assert!(now.body.get("title").is_none(), "{}", now.body);
-    assert_eq!(now.header("etag"), Some("W/\"3\""));
+    // Version 3 (the User is in a group, whose digest follows the version).
+    let etag = now.header("etag").unwrap();
+    assert!(etag.starts_with("W/\"3."), "{etag}");
     let e = app.event_of(&a.request_id()).await;
     assert_eq!(e["action"], "resource.restore");
     assert_eq!(e["actor"]["name"], "bootstrap");
@@ -226,7 +228,9 @@ async fn restore_writes_an_old_state_and_undeletes_with_memberships() {
     let back = app.get(&p).await;
     assert_eq!(back.status, 200);
     assert_eq!(back.body["userName"], "rest");
-    assert_eq!(back.header("etag"), Some("W/\"5\""));
+    // Version 5, back in its group (whose digest follows the version).
+    let etag = back.header("etag").unwrap();
+    assert!(etag.starts_with("W/\"5."), "{etag}");
     let gget = app.get(&format!("/scim/v2/Groups/{g}")).await;
     assert_eq!(
         gget.body["members"][0]["value"],

@@ -3,6 +3,7 @@
 
 mod audit;
 mod clients;
+mod conditional;
 mod discovery;
 mod errors;
 mod groups;
