@@ -316,3 +316,71 @@ fn long_flat_chains_do_not_overflow() {
     let nested = "not (".repeat(MAX_FILTER_DEPTH) + "a pr" + &")".repeat(MAX_FILTER_DEPTH);
     assert!(Filter::parse(&nested).is_ok());
 }
+
+#[test]
+fn sort_keys_follow_the_schema() {
+    use std::cmp::Ordering;
+    let reg = Registry::builtin();
+    let rt = reg.resource_type("User").unwrap();
+    let key = |v: serde_json::Value, path: &str| sort_key(&reg, rt, &v, &p(path));
+    // userName is not caseExact; id is.
+    assert_eq!(
+        key(json!({"userName": "Ada"}), "userName"),
+        Some(SortKey::Text("ada".into()))
+    );
+    assert_eq!(
+        key(json!({"id": "Ab"}), "id"),
+        Some(SortKey::Text("Ab".into()))
+    );
+    // dateTimes compare as instants, whatever their offset.
+    let a = key(
+        json!({"meta": {"created": "2020-01-01T01:00:00+01:00"}}),
+        "meta.created",
+    );
+    let b = key(
+        json!({"meta": {"created": "2020-01-01T00:00:00Z"}}),
+        "meta.created",
+    );
+    let c = key(
+        json!({"meta": {"created": "2020-01-01T00:30:00Z"}}),
+        "meta.created",
+    );
+    assert_eq!(
+        SortKey::order(a.as_ref(), b.as_ref(), false),
+        Ordering::Equal
+    );
+    assert_eq!(
+        SortKey::order(a.as_ref(), c.as_ref(), false),
+        Ordering::Less
+    );
+    // Booleans, also when sent as strings; the primary element of a multi-valued attribute.
+    assert_eq!(
+        key(json!({"active": "True"}), "active"),
+        Some(SortKey::Bool(true))
+    );
+    let emails = json!({"emails": [{"value": "z@x"}, {"value": "A@x", "primary": true}]});
+    assert_eq!(
+        key(emails.clone(), "emails"),
+        Some(SortKey::Text("a@x".into()))
+    );
+    assert_eq!(
+        key(emails, "emails.value"),
+        Some(SortKey::Text("a@x".into()))
+    );
+    assert_eq!(
+        key(
+            json!({"emails": [{"value": "z@x"}, {"value": "b@x"}]}),
+            "emails"
+        ),
+        Some(SortKey::Text("z@x".into()))
+    );
+    // A complex attribute without `value`, an empty list, or an undefined attribute: no key.
+    assert_eq!(key(json!({"name": {"givenName": "A"}}), "name"), None);
+    assert_eq!(key(json!({"emails": []}), "emails"), None);
+    assert_eq!(key(json!({"nope": "x"}), "nope"), None);
+    // A missing value is the greatest, in either direction.
+    let some = Some(SortKey::Text("a".into()));
+    assert_eq!(SortKey::order(some.as_ref(), None, false), Ordering::Less);
+    assert_eq!(SortKey::order(some.as_ref(), None, true), Ordering::Greater);
+    assert_eq!(SortKey::order(None, None, true), Ordering::Equal);
+}
