@@ -356,6 +356,10 @@ pub fn sort_key(
             .map(SortKey::Time)
             .or_else(|| Some(SortKey::Text(s.clone()))),
         (AttrType::Complex, _) => None,
+        // userName sorts by the key its uniqueness uses (and the store's column holds).
+        (_, Value::String(s)) if !r.in_extension && r.attr.name == "userName" => {
+            Some(SortKey::Text(crate::username::key(s)))
+        }
         (_, Value::String(s)) if def.case_exact => Some(SortKey::Text(s.clone())),
         (_, Value::String(s)) => Some(SortKey::Text(s.to_lowercase())),
         (_, Value::Bool(b)) => Some(SortKey::Bool(*b)),

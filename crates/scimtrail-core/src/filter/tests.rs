@@ -328,6 +328,12 @@ fn sort_keys_follow_the_schema() {
         key(json!({"userName": "Ada"}), "userName"),
         Some(SortKey::Text("ada".into()))
     );
+    // userName sorts by its uniqueness key, as the store's column does: full-width letters
+    // and surrounding spaces do not move it.
+    assert_eq!(
+        key(json!({"userName": " ＡＤＡ "}), "userName"),
+        key(json!({"userName": "ada"}), "userName")
+    );
     assert_eq!(
         key(json!({"id": "Ab"}), "id"),
         Some(SortKey::Text("Ab".into()))
