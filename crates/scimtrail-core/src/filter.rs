@@ -2,9 +2,9 @@
 //! the evaluator over JSON resources (`eval.rs`).
 
 mod eval;
+mod parse;
 
 pub use eval::{sort_key, SortKey};
-mod parse;
 
 use std::fmt;
 

@@ -38,15 +38,13 @@ pub async fn get_one(
     let headers = render::resource_headers(&ctx, rt, &r, groups.as_deref(), false);
     let mut info = classify(&ctx.method, &ctx.path);
     info.target = render::target(rt, &r, Some(r.version), Some(r.version));
-    if none_match(
-        &request_headers,
-        &scimtrail_store::etag(r.version, groups.as_deref()),
-    ) {
+    if let Some(tag) = headers
+        .get(header::ETAG)
+        .filter(|t| t.to_str().is_ok_and(|t| none_match(&request_headers, t)))
+    {
         // The client's copy is current (RFC 7232 §3.2): no body, the ETag repeated.
         let mut resp = StatusCode::NOT_MODIFIED.into_response();
-        if let Some(tag) = headers.get(header::ETAG) {
-            resp.headers_mut().insert(header::ETAG, tag.clone());
-        }
+        resp.headers_mut().insert(header::ETAG, tag.clone());
         resp.extensions_mut().insert(info);
         return Ok(resp);
     }
