@@ -21,6 +21,7 @@
 //! Every parser bounds its input (filters: 8192 bytes, nesting 64; PATCH: 1000 operations) and
 //! answers a [`ScimError`] with the RFC 7644 `scimType` instead of panicking.
 
+pub mod bulk;
 pub mod error;
 pub mod filter;
 pub mod json;

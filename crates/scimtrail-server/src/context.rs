@@ -33,6 +33,8 @@ pub struct Ctx {
     pub body: Bytes,
     /// `{scheme}://{host}/scim/v2`, for `location` and `$ref`.
     pub scim_base: String,
+    /// The event this request's events hang under: a `/Bulk` request's, for each operation.
+    pub parent_id: Option<String>,
 }
 
 /// What an event says beyond the request itself; handlers fill it, the middleware derives a
@@ -50,6 +52,11 @@ pub struct EventInfo {
 /// Marks a response whose event was already committed with its write.
 #[derive(Debug, Clone, Copy)]
 pub struct Recorded;
+
+/// The id a response's event must take, when events written before it already name it as
+/// their `parentId` (a `/Bulk` request's operations).
+#[derive(Debug, Clone)]
+pub struct EventId(pub String);
 
 impl Ctx {
     /// An event for this request.
@@ -102,7 +109,7 @@ impl Ctx {
             changes: redact_changes(state, info.changes),
             request: self.request.clone(),
             response,
-            parent_id: None,
+            parent_id: self.parent_id.clone(),
             leaf_hash: None,
         };
         scimtrail_audit::bound::bound(&mut event, &state.config.event_limits);
@@ -176,6 +183,11 @@ pub fn classify(method: &str, path: &str) -> EventInfo {
                 [t, id, ..] => (Some(*t), Some(*id)),
                 _ => (None, None),
             };
+            if rest == ["Bulk"] {
+                info.action = "bulk".into();
+                info.scim = (method == "POST").then(|| "bulk".to_string());
+                return info;
+            }
             let kind = match ty.map(str::to_ascii_lowercase).as_deref() {
                 Some("users") => Some("User"),
                 Some("groups") => Some("Group"),
@@ -294,6 +306,11 @@ mod tests {
             Some("search")
         );
         assert_eq!(classify("GET", "/audit/v1/events/x").action, "audit.read");
+        let c = classify("POST", "/scim/v2/Bulk");
+        assert_eq!(
+            (c.action.as_str(), c.scim.as_deref()),
+            ("bulk", Some("bulk"))
+        );
         assert_eq!(classify("GET", "/nope").action, "request");
     }
 

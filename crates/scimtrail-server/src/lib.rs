@@ -37,6 +37,11 @@ pub use context::Ctx;
 pub use error::ApiError;
 pub use record::Operator;
 
+/// `maxPayloadSize` of `/Bulk` unless configured: 10,000 users of a typical IdP's size fit.
+pub const DEFAULT_BULK_MAX_PAYLOAD_BYTES: usize = 8 * 1024 * 1024;
+/// `maxOperations` of `/Bulk` unless configured.
+pub const DEFAULT_BULK_MAX_OPERATIONS: usize = 10_000;
+
 /// Settings of the HTTP layer.
 #[derive(Debug, Clone)]
 pub struct ServerConfig {
@@ -48,6 +53,10 @@ pub struct ServerConfig {
     pub base_url: Option<String>,
     /// Largest request body accepted (413 beyond).
     pub max_body_bytes: usize,
+    /// Largest `/Bulk` request body (`maxPayloadSize`, 413 beyond).
+    pub bulk_max_payload_bytes: usize,
+    /// Most operations in one `/Bulk` request (`maxOperations`, 413 `tooMany` beyond).
+    pub bulk_max_operations: usize,
     /// Largest request/response body kept in an audit event (cut and flagged beyond).
     pub audit_body_cap: usize,
     /// Attribute names whose values the audit log never keeps, besides the schema's secrets.
@@ -90,6 +99,8 @@ impl Default for ServerConfig {
             system_name: "scimtrail".into(),
             base_url: None,
             max_body_bytes: 1024 * 1024,
+            bulk_max_payload_bytes: DEFAULT_BULK_MAX_PAYLOAD_BYTES,
+            bulk_max_operations: DEFAULT_BULK_MAX_OPERATIONS,
             audit_body_cap: 64 * 1024,
             redact_attributes: Vec::new(),
             redact_headers: Vec::new(),

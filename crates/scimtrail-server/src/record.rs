@@ -103,6 +103,7 @@ pub async fn record(State(state): State<AppState>, mut req: Request, next: Next)
                 request: Payload::default(),
                 body: Bytes::new(),
                 scim_base: String::new(),
+                parent_id: None,
             };
             finish(
                 &state,
@@ -177,16 +178,27 @@ async fn handle(state: AppState, rid: String, req: Request, next: Next) -> Respo
         },
         body: Bytes::new(),
         scim_base: format!("{}/scim/v2", base.trim_end_matches('/')),
+        parent_id: None,
     };
 
-    let limit = state.config.max_body_bytes;
+    // A `/Bulk` request carries many resources: it has a limit of its own (RFC 7644 §3.7.4).
+    let limit = if crate::scim::is_bulk_path(&ctx.path) {
+        state.config.bulk_max_payload_bytes
+    } else {
+        state.config.max_body_bytes
+    };
     let declared = parts
         .headers
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
-    let too_large =
-        || ScimError::payload_too_large(format!("the request body exceeds {limit} bytes"));
+    let too_large = || {
+        ScimError::payload_too_large(if limit == state.config.max_body_bytes {
+            format!("the request body exceeds {limit} bytes")
+        } else {
+            format!("the Bulk request exceeds maxPayloadSize ({limit} bytes)")
+        })
+    };
     let read = async {
         if declared.is_some_and(|n| n > limit as u64) {
             return Err(too_large());
@@ -345,35 +357,17 @@ async fn finish(state: &AppState, ctx: &Ctx, resp: Response, info: Option<EventI
         let event = ctx.event(state, info(&parts), parts.status.as_u16(), None, payload);
         answer_once_recorded(state, ctx, event, Response::from_parts(parts, body)).await
     } else {
-        let bytes = match axum::body::to_bytes(body, usize::MAX).await {
-            Ok(b) => b,
-            Err(e) => {
-                tracing::error!(error = %e, "cannot buffer response");
-                Bytes::new()
-            }
-        };
         let unrecorded_read = !state.config.record_reads
             && parts.status.as_u16() < 400
             && (matches!(ctx.method.as_str(), "GET" | "HEAD")
                 || (ctx.method == "POST" && ctx.path.ends_with("/.search")));
-        if parts.extensions.get::<Recorded>().is_some() || unrecorded_read {
-            // Written with its write, or a successful read that the policy leaves out.
+        let bytes = buffer(body).await;
+        if unrecorded_read {
+            // A successful read that the policy leaves out.
             Response::from_parts(parts, Body::from(bytes))
         } else {
-            let error = parts.extensions.get::<ScimError>().cloned();
-            let mut payload = response_payload(state, &parts.headers, &bytes);
-            if ctx.path.starts_with("/audit/") && parts.status.is_success() {
-                // Reading the log is recorded (who read what), but the events read are not
-                // copied into the log again: a SIEM polling it would otherwise grow it
-                // without end.
-                payload.body =
-                    serde_json::json!({"omitted": "audit log content", "bytes": bytes.len()});
-                payload.truncated = false;
-            }
-            let status = parts.status.as_u16();
-            let event = ctx.event(state, info(&parts), status, error.as_ref(), payload);
-            let answer = Response::from_parts(parts, Body::from(bytes));
-            answer_once_recorded(state, ctx, event, answer).await
+            let info = info(&parts);
+            settle(state, ctx, parts, bytes, info).await
         }
     };
     if let Ok(v) = HeaderValue::from_str(&ctx.request_id) {
@@ -393,6 +387,46 @@ async fn finish(state: &AppState, ctx: &Ctx, resp: Response, info: Option<EventI
         "request"
     );
     out.into_response()
+}
+
+/// A response body in memory.
+pub(crate) async fn buffer(body: Body) -> Bytes {
+    match axum::body::to_bytes(body, usize::MAX).await {
+        Ok(b) => b,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot buffer response");
+            Bytes::new()
+        }
+    }
+}
+
+/// A handler's response, once its event is in the log: appended now from the response
+/// (and `info`), unless the handler committed it with its write.
+pub(crate) async fn settle(
+    state: &AppState,
+    ctx: &Ctx,
+    parts: axum::http::response::Parts,
+    bytes: Bytes,
+    info: EventInfo,
+) -> Response {
+    if parts.extensions.get::<Recorded>().is_some() {
+        return Response::from_parts(parts, Body::from(bytes));
+    }
+    let error = parts.extensions.get::<ScimError>().cloned();
+    let mut payload = response_payload(state, &parts.headers, &bytes);
+    if ctx.path.starts_with("/audit/") && parts.status.is_success() {
+        // Reading the log is recorded (who read what), but the events read are not copied
+        // into the log again: a SIEM polling it would otherwise grow it without end.
+        payload.body = serde_json::json!({"omitted": "audit log content", "bytes": bytes.len()});
+        payload.truncated = false;
+    }
+    let status = parts.status.as_u16();
+    let mut event = ctx.event(state, info, status, error.as_ref(), payload);
+    if let Some(crate::context::EventId(id)) = parts.extensions.get() {
+        event.id = id.clone();
+    }
+    let answer = Response::from_parts(parts, Body::from(bytes));
+    answer_once_recorded(state, ctx, event, answer).await
 }
 
 /// `answer`, once `event` is in the log; 503 and nothing else if it cannot be appended.
@@ -444,6 +478,7 @@ pub async fn summarise_floods(state: AppState, mut stop: tokio::sync::watch::Rec
                 request: Payload::default(),
                 body: Bytes::new(),
                 scim_base: String::new(),
+                parent_id: None,
             };
             let event = ctx.event(&state, info, 429, None, Payload::default());
             if let Err(e) = state.store.append_event(event).await {

@@ -44,6 +44,12 @@ pub struct ServeArgs {
     /// Largest request body in bytes (413 beyond). Default 1 MiB.
     #[arg(long, env = "SCIMTRAIL_MAX_BODY_BYTES")]
     pub max_body_bytes: Option<usize>,
+    /// Largest `/Bulk` request body in bytes (maxPayloadSize; 413 beyond). Default 8 MiB.
+    #[arg(long, env = "SCIMTRAIL_BULK_MAX_PAYLOAD_BYTES")]
+    pub bulk_max_payload_bytes: Option<usize>,
+    /// Most operations in one `/Bulk` request (maxOperations; 413 beyond). Default 10000.
+    #[arg(long, env = "SCIMTRAIL_BULK_MAX_OPERATIONS")]
+    pub bulk_max_operations: Option<usize>,
     /// Largest request/response body kept in an audit event. Default 64 KiB.
     #[arg(long, env = "SCIMTRAIL_AUDIT_BODY_CAP")]
     pub audit_body_cap: Option<usize>,
@@ -116,6 +122,8 @@ pub struct FileConfig {
     pub base_url: Option<String>,
     pub system_name: Option<String>,
     pub max_body_bytes: Option<usize>,
+    pub bulk_max_payload_bytes: Option<usize>,
+    pub bulk_max_operations: Option<usize>,
     pub audit_body_cap: Option<usize>,
     pub log_format: Option<String>,
     pub redact_attributes: Option<Vec<String>>,
@@ -143,6 +151,8 @@ pub struct Settings {
     pub base_url: Option<String>,
     pub system_name: String,
     pub max_body_bytes: usize,
+    pub bulk_max_payload_bytes: usize,
+    pub bulk_max_operations: usize,
     pub audit_body_cap: usize,
     pub log_json: bool,
     pub redact_attributes: Vec<String>,
@@ -268,6 +278,16 @@ impl ServeArgs {
                 .max_body_bytes
                 .or(file.max_body_bytes)
                 .unwrap_or(1024 * 1024),
+            bulk_max_payload_bytes: self
+                .bulk_max_payload_bytes
+                .or(file.bulk_max_payload_bytes)
+                .unwrap_or(scimtrail_server::DEFAULT_BULK_MAX_PAYLOAD_BYTES)
+                .max(1),
+            bulk_max_operations: self
+                .bulk_max_operations
+                .or(file.bulk_max_operations)
+                .unwrap_or(scimtrail_server::DEFAULT_BULK_MAX_OPERATIONS)
+                .max(1),
             audit_body_cap: self
                 .audit_body_cap
                 .or(file.audit_body_cap)

@@ -46,11 +46,18 @@ fn by_id(items: Vec<Value>, id: &str, what: &str) -> Result<Response, ApiError> 
         .ok_or_else(|| ScimError::not_found(format!("unknown {what} '{id}'")).into())
 }
 
-pub async fn service_provider_config(Extension(ctx): Extension<Arc<Ctx>>) -> Response {
+pub async fn service_provider_config(
+    State(state): State<AppState>,
+    Extension(ctx): Extension<Arc<Ctx>>,
+) -> Response {
     scim_json(json!({
         "schemas": ["urn:ietf:params:scim:schemas:core:2.0:ServiceProviderConfig"],
         "patch": {"supported": true},
-        "bulk": {"supported": false, "maxOperations": 0, "maxPayloadSize": 0},
+        "bulk": {
+            "supported": true,
+            "maxOperations": state.config.bulk_max_operations,
+            "maxPayloadSize": state.config.bulk_max_payload_bytes,
+        },
         "filter": {"supported": true, "maxResults": MAX_RESULTS},
         "changePassword": {"supported": false},
         "sort": {"supported": true},

@@ -1,5 +1,6 @@
 //! SCIM 2.0 endpoints under `/scim/v2`.
 
+mod bulk;
 mod discovery;
 mod member_patch;
 pub(crate) mod members;
@@ -26,6 +27,7 @@ pub fn routes() -> Router<AppState> {
         .route("/ResourceTypes", get(discovery::resource_types))
         .route("/ResourceTypes/{id}", get(discovery::resource_type))
         .route("/.search", post(read::search_all))
+        .route("/Bulk", post(bulk::bulk))
         .route("/{rt}", get(read::list).post(write::create))
         .route("/{rt}/.search", post(read::search))
         .route(
@@ -37,5 +39,6 @@ pub fn routes() -> Router<AppState> {
         )
         .method_not_allowed_fallback(method_not_allowed)
 }
+pub(crate) use bulk::is_bulk_path;
 pub(crate) use params::QueryParams;
 pub(crate) use write::now as write_now;

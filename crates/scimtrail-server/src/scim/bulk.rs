@@ -1,0 +1,264 @@
+//! `POST /Bulk` (RFC 7644 §3.7). Each operation runs through the handler that serves it alone
+//! (POST, PUT, PATCH, DELETE), with the Bulk request's actor, and gets an audit event of its
+//! own whose `parentId` is the Bulk's event. Operations run one at a time, each after those
+//! whose `bulkId`s it refers to; every one commits on its own, as a request of its own would.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::extract::State;
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Extension;
+use scimtrail_audit::Payload;
+use scimtrail_core::bulk::{
+    parse_bulk, schedule, substitute, BulkMethod, BulkOperation, BULK_RESPONSE_SCHEMA,
+};
+use scimtrail_core::ScimError;
+use serde_json::{json, Map, Value};
+
+use super::params::{cpu, parse_body};
+use super::{update, write};
+use crate::context::{classify, EventId, EventInfo};
+use crate::error::{scim_response, ApiError, Path, SCIM_JSON};
+use crate::record::{buffer, settle};
+use crate::{AppState, Ctx};
+
+/// The path of the Bulk endpoint, as the middleware sees it.
+pub fn is_bulk_path(path: &str) -> bool {
+    path == "/scim/v2/Bulk"
+}
+
+pub async fn bulk(
+    State(state): State<AppState>,
+    Extension(ctx): Extension<Arc<Ctx>>,
+) -> Result<Response, ApiError> {
+    let body = parse_body(&ctx).await?;
+    let max = state.config.bulk_max_operations;
+    let req = cpu(ctx.body.len(), move || parse_bulk(&body, max)).await?;
+    // The Bulk's event is appended last, with the response; its id is fixed now so that each
+    // operation's event can name it.
+    let event_id = uuid::Uuid::now_v7().to_string();
+    let total = req.operations.len();
+    let mut results: Vec<Option<Value>> = vec![None; total];
+    let mut failed_ops = vec![false; total];
+    let mut ids: HashMap<String, String> = HashMap::new();
+    let (mut ok, mut failed) = (0usize, 0usize);
+    let mut stopped = false;
+    for step in schedule(&req.operations) {
+        if req.fail_on_errors.is_some_and(|limit| failed >= limit) {
+            stopped = true;
+            break;
+        }
+        let op = &req.operations[step.index];
+        // An operation whose references cannot be resolved fails without running: it cannot be
+        // sent on with a `bulkId:` in place of an id.
+        let blocked = step.error.or_else(|| {
+            step.after
+                .iter()
+                .find(|(j, _)| failed_ops[*j])
+                .map(|(j, b)| {
+                    ScimError::conflict(format!(
+                        "operation {j}, which creates bulkId '{b}', failed; this one refers to it"
+                    ))
+                })
+        });
+        let result = run(
+            &state,
+            &ctx,
+            &event_id,
+            op,
+            blocked.or(op.error.clone()),
+            &ids,
+        )
+        .await;
+        if result.status < 400 {
+            ok += 1;
+            if let (Some(BulkMethod::Post), Some(b), Some(id)) =
+                (op.method, &op.bulk_id, &result.id)
+            {
+                ids.insert(b.clone(), id.clone());
+            }
+        } else {
+            failed += 1;
+            failed_ops[step.index] = true;
+        }
+        results[step.index] = Some(result.entry);
+    }
+    let skipped = total - ok - failed;
+    let body = json!({
+        "schemas": [BULK_RESPONSE_SCHEMA],
+        "Operations": results.into_iter().flatten().collect::<Vec<_>>(),
+    });
+    let mut detail = format!("{total} operations: {ok} succeeded, {failed} failed");
+    if stopped {
+        detail.push_str(&format!(
+            "; {skipped} not run, failOnErrors {} reached",
+            req.fail_on_errors.unwrap_or_default()
+        ));
+    }
+    let text = cpu(total * 256, move || Ok(body.to_string())).await?;
+    let mut resp = (
+        StatusCode::OK,
+        [(header::CONTENT_TYPE, HeaderValue::from_static(SCIM_JSON))],
+        text,
+    )
+        .into_response();
+    resp.extensions_mut().insert(EventInfo {
+        detail: Some(detail),
+        ..classify("POST", "/scim/v2/Bulk")
+    });
+    resp.extensions_mut().insert(EventId(event_id));
+    Ok(resp)
+}
+
+/// One operation's place in the BulkResponse.
+struct Outcome {
+    status: u16,
+    /// The id of what it created or changed.
+    id: Option<String>,
+    entry: Value,
+}
+
+/// Run one operation (or record why it cannot run) and answer its BulkResponse entry.
+async fn run(
+    state: &AppState,
+    parent: &Ctx,
+    parent_id: &str,
+    op: &BulkOperation,
+    blocked: Option<ScimError>,
+    ids: &HashMap<String, String>,
+) -> Outcome {
+    let id = op.id.as_ref().map(|i| {
+        scimtrail_core::bulk::bulk_ref(i)
+            .and_then(|b| ids.get(b))
+            .unwrap_or(i)
+            .clone()
+    });
+    let path = match &id {
+        Some(i) => format!("/scim/v2/{}/{i}", op.endpoint),
+        None => format!("/scim/v2/{}", op.endpoint),
+    };
+    let mut data = op.data.clone();
+    if let Some(d) = data.as_mut() {
+        substitute(d, ids);
+    }
+    let body = data
+        .as_ref()
+        .map(|d| d.to_string().into_bytes())
+        .unwrap_or_default();
+    let (captured, truncated) = state.redactor.capture(&body, state.config.audit_body_cap);
+    let mut headers = HeaderMap::new();
+    let mut logged_headers = Map::new();
+    if let Some(v) = op.version.as_deref() {
+        if let Ok(hv) = HeaderValue::from_str(v) {
+            headers.insert(header::IF_MATCH, hv);
+            logged_headers.insert("if-match".into(), Value::String(v.to_string()));
+        }
+    }
+    let ctx = Arc::new(Ctx {
+        request_id: parent.request_id.clone(),
+        started: Instant::now(),
+        tenant: parent.tenant.clone(),
+        method: if op.method_text.is_empty() {
+            "?".into()
+        } else {
+            op.method_text.clone()
+        },
+        path: state.redactor.path(&path),
+        query: None,
+        raw_query: None,
+        actor: parent.actor.clone(),
+        scopes: parent.scopes.clone(),
+        request: Payload {
+            headers: logged_headers,
+            body: captured,
+            truncated,
+        },
+        body: body.into(),
+        scim_base: parent.scim_base.clone(),
+        parent_id: Some(parent_id.to_string()),
+    });
+    let resp = match (blocked, op.method, id.clone()) {
+        (Some(e), _, _) => scim_response(&e),
+        (None, Some(BulkMethod::Post), _) => write::create(
+            State(state.clone()),
+            Extension(ctx.clone()),
+            Path(op.endpoint.clone()),
+        )
+        .await
+        .into_response(),
+        (None, Some(m), Some(id)) => {
+            let (s, c, p) = (
+                State(state.clone()),
+                Extension(ctx.clone()),
+                Path((op.endpoint.clone(), id)),
+            );
+            match m {
+                BulkMethod::Put => update::replace(s, c, p, headers).await,
+                BulkMethod::Patch => update::patch(s, c, p, headers).await,
+                _ => write::delete(s, c, p, headers).await,
+            }
+            .into_response()
+        }
+        (None, _, _) => scim_response(&ScimError::internal("operation without a method")),
+    };
+    let (parts, body) = resp.into_parts();
+    let bytes = buffer(body).await;
+    let info = parts
+        .extensions
+        .get::<EventInfo>()
+        .cloned()
+        .unwrap_or_else(|| classify(&ctx.method, &ctx.path));
+    // Settled: its event is in the log (or, if it could not be appended, the answer is 503).
+    let (parts, body) = settle(state, &ctx, parts, bytes, info).await.into_parts();
+    let bytes = buffer(body).await;
+    let status = parts.status.as_u16();
+    let header_of = |h: header::HeaderName| {
+        parts
+            .headers
+            .get(h)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string)
+    };
+    let mut entry = Map::new();
+    entry.insert("method".into(), Value::String(op.method_text.clone()));
+    if let Some(b) = &op.bulk_id {
+        entry.insert("bulkId".into(), Value::String(b.clone()));
+    }
+    let location = header_of(header::LOCATION).or_else(|| {
+        id.as_ref()
+            .map(|id| format!("{}/{}/{id}", ctx.scim_base, op.endpoint))
+    });
+    if let Some(l) = &location {
+        entry.insert("location".into(), Value::String(l.clone()));
+    }
+    if let Some(v) = header_of(header::ETAG) {
+        entry.insert("version".into(), Value::String(v));
+    }
+    entry.insert("status".into(), Value::String(status.to_string()));
+    if status >= 400 {
+        // RFC 7644 §3.7.3: a failed operation carries its error response.
+        let err = serde_json::from_slice::<Value>(&bytes).unwrap_or_else(|_| {
+            json!({
+                "schemas": ["urn:ietf:params:scim:api:messages:2.0:Error"],
+                "status": status.to_string(),
+            })
+        });
+        entry.insert("response".into(), err);
+    }
+    let created = (status < 400)
+        .then(|| {
+            location
+                .as_deref()
+                .and_then(|l| l.rsplit('/').next())
+                .map(str::to_string)
+        })
+        .flatten();
+    Outcome {
+        status,
+        id: created.or(id),
+        entry: Value::Object(entry),
+    }
+}
