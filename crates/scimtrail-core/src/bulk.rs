@@ -301,6 +301,9 @@ pub struct Step {
     pub index: usize,
     /// The operations that create what it refers to, each with the bulkId it refers by.
     pub after: Vec<(usize, String)>,
+    /// Earlier operations it must not overtake: those on the resource it names, and those
+    /// writing the userName it writes (of two that claim one, the first sent gets it).
+    pub follows: Vec<usize>,
     /// Why it cannot run at all: it refers to a bulkId no operation declares, or it is part
     /// of (or waits on) a cycle of references.
     pub error: Option<ScimError>,
@@ -334,6 +337,7 @@ pub fn schedule(ops: &[BulkOperation]) -> Vec<Step> {
         let mut step = Step {
             index: i,
             after: Vec::new(),
+            follows: Vec::new(),
             error: None,
         };
         for b in refs {
@@ -385,7 +389,46 @@ pub fn schedule(ops: &[BulkOperation]) -> Vec<Step> {
             steps.push(step);
         }
     }
+    // In the order they run, each after the last earlier one on any of its keys. A resource
+    // named by `bulkId:x` has that key wherever it is named so (a client cannot know its id).
+    let mut last_on: HashMap<String, usize> = HashMap::new();
+    for step in steps.iter_mut() {
+        for k in keys_of(&ops[step.index]) {
+            if let Some(j) = last_on.insert(k, step.index) {
+                if !step.follows.contains(&j) {
+                    step.follows.push(j);
+                }
+            }
+        }
+    }
     steps
+}
+
+/// What an operation must not overtake an earlier one on: the resource it names, and the
+/// userName it writes.
+fn keys_of(op: &BulkOperation) -> Vec<String> {
+    let endpoint = op.endpoint.to_ascii_lowercase();
+    let mut keys = Vec::with_capacity(2);
+    if let Some(i) = &op.id {
+        keys.push(match bulk_ref(i) {
+            Some(b) => format!("{endpoint}/bulkId:{b}"),
+            None => format!("{endpoint}/{i}"),
+        });
+    }
+    if op.method == Some(BulkMethod::Post) {
+        if let Some(b) = &op.bulk_id {
+            keys.push(format!("{endpoint}/bulkId:{b}"));
+        }
+    }
+    let name = op
+        .data
+        .as_ref()
+        .and_then(|d| get_ci(d, "userName"))
+        .and_then(Value::as_str);
+    if let Some(n) = name {
+        keys.push(format!("{endpoint}?userName={}", crate::username::key(n)));
+    }
+    keys
 }
 
 #[cfg(test)]

@@ -215,3 +215,32 @@ fn schedules_any_input_without_losing_an_operation() {
     let got = order(&schedule(&o));
     assert_eq!(got, (0..n).rev().collect::<Vec<_>>());
 }
+
+#[test]
+fn operations_on_one_resource_or_user_name_follow_each_other() {
+    let o = ops(json!([
+        {"method": "PATCH", "path": "/Users/x", "data": {"Operations": []}},
+        {"method": "POST", "path": "/Users", "bulkId": "a", "data": {"userName": "Same"}},
+        {"method": "PUT", "path": "/users/x", "data": {"userName": "other"}},
+        {"method": "POST", "path": "/Users", "bulkId": "b", "data": {"USERNAME": "same"}},
+        {"method": "DELETE", "path": "/Users/bulkId:a"},
+        {"method": "PATCH", "path": "/Users/bulkId:a", "data": {"Operations": []}},
+        {"method": "DELETE", "path": "/Groups/x"},
+    ]));
+    let steps = schedule(&o);
+    let follows = |i: usize| steps.iter().find(|s| s.index == i).unwrap().follows.clone();
+    assert_eq!(follows(0), Vec::<usize>::new());
+    assert_eq!(
+        follows(2),
+        vec![0],
+        "the same resource, whatever the endpoint's case"
+    );
+    assert_eq!(follows(3), vec![1], "the same userName key");
+    assert_eq!(follows(4), vec![1], "the resource its bulkId names");
+    assert_eq!(follows(5), vec![4]);
+    assert_eq!(
+        follows(6),
+        Vec::<usize>::new(),
+        "a Group x is another resource"
+    );
+}

@@ -11,9 +11,10 @@ use axum::extract::State;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Extension;
+use futures_util::stream::{FuturesUnordered, StreamExt};
 use scimtrail_audit::Payload;
 use scimtrail_core::bulk::{
-    parse_bulk, schedule, substitute, BulkMethod, BulkOperation, BULK_RESPONSE_SCHEMA,
+    bulk_ref, parse_bulk, schedule, substitute, BulkMethod, BulkOperation, BULK_RESPONSE_SCHEMA,
 };
 use scimtrail_core::ScimError;
 use serde_json::{json, Map, Value};
@@ -41,55 +42,87 @@ pub async fn bulk(
     // operation's event can name it.
     let event_id = uuid::Uuid::now_v7().to_string();
     let total = req.operations.len();
-    let mut results: Vec<Option<Value>> = vec![None; total];
-    let mut failed_ops = vec![false; total];
-    let mut ids: HashMap<String, String> = HashMap::new();
-    let (mut ok, mut failed) = (0usize, 0usize);
+    let mut t = Tally {
+        results: vec![None; total],
+        failed_ops: vec![false; total],
+        done: vec![false; total],
+        ids: HashMap::new(),
+        ok: 0,
+        failed: 0,
+    };
     let mut stopped = false;
+    let mut running = FuturesUnordered::new();
+    // With failOnErrors, one at a time: nothing may run after the error that reaches it.
+    let window = if req.fail_on_errors.is_some() {
+        1
+    } else {
+        IN_FLIGHT
+    };
     for step in schedule(&req.operations) {
-        if req.fail_on_errors.is_some_and(|limit| failed >= limit) {
+        let op = &req.operations[step.index];
+        let mut waits: Vec<usize> = step.after.iter().map(|(j, _)| *j).collect();
+        waits.extend(&step.follows);
+        // A DELETE also changes the Groups its resource was in, and may remove what another
+        // operation refers to by id: it runs alone, after everything before it.
+        let alone = op.method == Some(BulkMethod::Delete);
+        loop {
+            let blocked = waits.iter().any(|j| !t.done[*j]);
+            if !(blocked || (alone && !running.is_empty()) || running.len() >= window) {
+                break;
+            }
+            let Some((i, result)) = running.next().await else {
+                break;
+            };
+            t.record(&req.operations[i], i, result);
+        }
+        if req.fail_on_errors.is_some_and(|limit| t.failed >= limit) {
             stopped = true;
             break;
         }
-        let op = &req.operations[step.index];
         // An operation whose references cannot be resolved fails without running: it cannot be
         // sent on with a `bulkId:` in place of an id.
-        let blocked = step.error.or_else(|| {
+        let blocked = step.error.or_else(|| op.error.clone()).or_else(|| {
             step.after
                 .iter()
-                .find(|(j, _)| failed_ops[*j])
+                .find(|(j, _)| t.failed_ops[*j])
                 .map(|(j, b)| {
                     ScimError::conflict(format!(
                         "operation {j}, which creates bulkId '{b}', failed; this one refers to it"
                     ))
                 })
         });
-        let result = run(
-            &state,
-            &ctx,
-            &event_id,
-            op,
-            blocked.or(op.error.clone()),
-            &ids,
-        )
-        .await;
-        if result.status < 400 {
-            ok += 1;
-            if let (Some(BulkMethod::Post), Some(b), Some(id)) =
-                (op.method, &op.bulk_id, &result.id)
-            {
-                ids.insert(b.clone(), id.clone());
-            }
-        } else {
-            failed += 1;
-            failed_ops[step.index] = true;
+        let id = op
+            .id
+            .as_ref()
+            .map(|i| bulk_ref(i).and_then(|b| t.ids.get(b)).unwrap_or(i).clone());
+        let mut data = op.data.clone();
+        if let Some(d) = data.as_mut() {
+            substitute(d, &t.ids);
         }
-        results[step.index] = Some(result.entry);
+        let (state, ctx, event_id) = (&state, &ctx, &event_id);
+        let index = step.index;
+        running.push(async move {
+            (
+                index,
+                run(state, ctx, event_id, op, blocked, id, data).await,
+            )
+        });
+        if alone {
+            if let Some((i, result)) = running.next().await {
+                t.record(&req.operations[i], i, result);
+            }
+        }
     }
+    // Operations already running when failOnErrors was reached finish and are reported.
+    while let Some((i, result)) = running.next().await {
+        t.record(&req.operations[i], i, result);
+    }
+    drop(running);
+    let (ok, failed) = (t.ok, t.failed);
     let skipped = total - ok - failed;
     let body = json!({
         "schemas": [BULK_RESPONSE_SCHEMA],
-        "Operations": results.into_iter().flatten().collect::<Vec<_>>(),
+        "Operations": t.results.into_iter().flatten().collect::<Vec<_>>(),
     });
     let mut detail = format!("{total} operations: {ok} succeeded, {failed} failed");
     if stopped {
@@ -113,6 +146,41 @@ pub async fn bulk(
     Ok(resp)
 }
 
+/// Operations of one Bulk request running at once. The writer commits those that are ready
+/// together (group commit), so an import runs at the speed of concurrent clients, while each
+/// operation still waits for the ones it refers to and for earlier ones on its resource.
+const IN_FLIGHT: usize = 32;
+
+/// What the run has done so far.
+struct Tally {
+    /// Each operation's response entry, in the order sent.
+    results: Vec<Option<Value>>,
+    failed_ops: Vec<bool>,
+    done: Vec<bool>,
+    /// The id each bulkId was given.
+    ids: HashMap<String, String>,
+    ok: usize,
+    failed: usize,
+}
+
+impl Tally {
+    fn record(&mut self, op: &BulkOperation, index: usize, result: Outcome) {
+        if result.status < 400 {
+            self.ok += 1;
+            if let (Some(BulkMethod::Post), Some(b), Some(id)) =
+                (op.method, &op.bulk_id, &result.id)
+            {
+                self.ids.insert(b.clone(), id.clone());
+            }
+        } else {
+            self.failed += 1;
+            self.failed_ops[index] = true;
+        }
+        self.done[index] = true;
+        self.results[index] = Some(result.entry);
+    }
+}
+
 /// One operation's place in the BulkResponse.
 struct Outcome {
     status: u16,
@@ -128,22 +196,13 @@ async fn run(
     parent_id: &str,
     op: &BulkOperation,
     blocked: Option<ScimError>,
-    ids: &HashMap<String, String>,
+    id: Option<String>,
+    data: Option<Value>,
 ) -> Outcome {
-    let id = op.id.as_ref().map(|i| {
-        scimtrail_core::bulk::bulk_ref(i)
-            .and_then(|b| ids.get(b))
-            .unwrap_or(i)
-            .clone()
-    });
     let path = match &id {
         Some(i) => format!("/scim/v2/{}/{i}", op.endpoint),
         None => format!("/scim/v2/{}", op.endpoint),
     };
-    let mut data = op.data.clone();
-    if let Some(d) = data.as_mut() {
-        substitute(d, ids);
-    }
     let body = data
         .as_ref()
         .map(|d| d.to_string().into_bytes())

@@ -118,29 +118,23 @@ async fn references_resolve_in_any_order_and_each_operation_has_its_event() {
         .iter()
         .map(|e| e["action"].as_str().unwrap())
         .collect();
-    // Run order: the earliest operation whose references are resolved first. So alice, then
-    // bob (his manager is alice), then the group (both exist now), the PATCH, the delete.
-    assert_eq!(
-        actions,
-        [
-            "user.create",
-            "user.create",
-            "group.create",
-            "user.deactivate",
-            "user.delete"
-        ],
-        "{events:#?}"
-    );
-    assert_eq!(children[3]["operation"]["method"], "PATCH");
-    assert_eq!(
-        children[3]["operation"]["path"],
-        format!("/scim/v2/Users/{bob}")
-    );
-    assert_eq!(children[3]["target"]["id"], bob);
+    // Each runs after what it refers to: alice, then bob (his manager is alice), then the
+    // group and the PATCH (which may run at once), and the DELETE alone, last.
+    assert_eq!(actions.len(), 5, "{events:#?}");
+    assert_eq!(actions[..2], ["user.create", "user.create"]);
+    let mut middle = actions[2..4].to_vec();
+    middle.sort();
+    assert_eq!(middle, ["group.create", "user.deactivate"]);
+    assert_eq!(actions[4], "user.delete");
+    let child = |action: &str| *children.iter().find(|e| e["action"] == action).unwrap();
+    let patch = child("user.deactivate");
+    assert_eq!(patch["operation"]["method"], "PATCH");
+    assert_eq!(patch["operation"]["path"], format!("/scim/v2/Users/{bob}"));
+    assert_eq!(patch["target"]["id"], bob);
     // The delete's cascade (out of the group it was in) hangs under the delete.
     let cascade: Vec<&Value> = events
         .iter()
-        .filter(|e| e["parentId"] == children[4]["id"])
+        .filter(|e| e["parentId"] == child("user.delete")["id"])
         .collect();
     assert_eq!(cascade.len(), 1);
     assert_eq!(cascade[0]["action"], "group.member.remove");
@@ -149,7 +143,7 @@ async fn references_resolve_in_any_order_and_each_operation_has_its_event() {
         .iter()
         .all(|e| e["actor"]["kind"] == "token" && e["requestId"] == rid.as_str()));
     // Each operation's event keeps its own request: the group's resolved members.
-    let gc = &children[2];
+    let gc = child("group.create");
     assert_eq!(
         gc["request"]["body"]["members"][0]["value"], alice,
         "{gc:#}"
@@ -441,4 +435,45 @@ async fn ten_thousand_users_in_one_request() {
         by_action(format!("parentId eq \"{bulk_id}\"")).await,
         json!([{"action": "user.create", "count": n}])
     );
+}
+
+#[tokio::test]
+async fn operations_on_one_resource_keep_the_order_sent() {
+    let app = spawn_app().await;
+    let id = app.create_user("ordered").await.id();
+    // Twenty PATCHes of one user among creates that may run at once: they apply in order.
+    let mut list = Vec::new();
+    for i in 0..20 {
+        list.push(json!({"method": "PATCH", "path": format!("/Users/{id}"),
+            "data": {"Operations": [{"op": "replace", "path": "displayName", "value": format!("v{i}")}]}}));
+        list.push(
+            json!({"method": "POST", "path": "/Users", "bulkId": format!("o{i}"),
+                         "data": user(&format!("other{i}"))}),
+        );
+    }
+    // Two creates claiming one userName (differently cased): the first sent gets it.
+    list.push(
+        json!({"method": "POST", "path": "/Users", "bulkId": "first", "data": user("Same.Name")}),
+    );
+    list.push(
+        json!({"method": "POST", "path": "/Users", "bulkId": "second", "data": user("same.name")}),
+    );
+    let r = app.post("/scim/v2/Bulk", json!({"Operations": list})).await;
+    let o = ops(&r);
+    assert!(o[..40]
+        .iter()
+        .all(|e| e["status"].as_str().unwrap().starts_with('2')));
+    assert_eq!(o[40]["status"], "201");
+    assert_eq!(o[41]["status"], "409");
+    assert_eq!(o[41]["response"]["scimType"], "uniqueness");
+    let versions: Vec<&str> = o
+        .iter()
+        .step_by(2)
+        .take(20)
+        .map(|e| e["version"].as_str().unwrap())
+        .collect();
+    let want: Vec<String> = (2..22).map(|v| format!("W/\"{v}\"")).collect();
+    assert_eq!(versions, want);
+    let u = app.get(&format!("/scim/v2/Users/{id}")).await;
+    assert_eq!(u.body["displayName"], "v19");
 }
