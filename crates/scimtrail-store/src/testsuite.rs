@@ -74,6 +74,7 @@ macro_rules! __store_checks {
             list_order_and_paging,
             list_sql_filters,
             list_memory_filters,
+            list_filters_agree_with_the_evaluator,
             group_members,
             member_deltas,
             deleting_a_member_writes_its_groups,
@@ -1526,6 +1527,221 @@ pub async fn list_sql_filters(store: &dyn Store) {
 
 /// Filters the store evaluates on the representation (no column), alone and mixed with indexed
 /// terms: correct items, pages and totals.
+/// Every filter and sort a list answers agrees with the core's evaluator and sort keys run
+/// over every resource's representation, whatever part of it the store serves from columns,
+/// with paging on top.
+pub async fn list_filters_agree_with_the_evaluator(store: &dyn Store) {
+    use scimtrail_core::{sort_key, AttrPath, Registry, SortKey};
+    const ENT: &str = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User";
+    let reg = Registry::builtin();
+    // A small deterministic generator: the data varies in case, presence and type.
+    let mut seed: u64 = 0x5eed;
+    let mut next = |n: u64| {
+        seed = seed
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1_442_695_040_888_963_407);
+        (seed >> 33) % n
+    };
+    let names = ["Ann", "bob", "Cé", "dora", "EVE", "fritz", "Zoë", "ann"];
+    let mut users = Vec::new();
+    for i in 0..60 {
+        let n = names[next(8) as usize];
+        let mut u = user(&format!("{n}.{i}@Example.com"));
+        if next(3) > 0 {
+            u["active"] = json!(next(2) == 0);
+        }
+        if next(4) > 0 {
+            let title = ["Engineer", "engineer", "Manager", "CEO"][next(4) as usize];
+            u["title"] = json!(title);
+        }
+        if next(3) > 0 {
+            u["name"] = json!({"givenName": n, "familyName": format!("F{}", next(5))});
+        }
+        let mut emails = Vec::new();
+        for k in 0..next(3) {
+            let ty = ["work", "home", "Work"][next(3) as usize];
+            let mut e = json!({"value": format!("{n}{k}@{ty}.org"), "type": ty});
+            if k == 1 {
+                e["primary"] = json!(true);
+            }
+            emails.push(e);
+        }
+        if !emails.is_empty() {
+            u["emails"] = Value::Array(emails);
+        }
+        if next(2) == 0 {
+            u["schemas"] = json!([USER_SCHEMA, ENT]);
+            let department = ["R&D", "Sales", "sales"][next(3) as usize];
+            u[ENT] = json!({"department": department,
+                            "employeeNumber": format!("{}", next(100))});
+        }
+        let id = format!("u{i:02}");
+        let mut w = create(TENANT, "User", &id, u);
+        w.time = time(next(3600) as u32);
+        apply(store, w).await;
+        users.push(id);
+    }
+    for (g, name) in ["Admins", "staff", "Everyone"].iter().enumerate() {
+        let members: Vec<(&str, &str, Option<&str>)> = users
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| i % (g + 2) == 0)
+            .map(|(_, id)| (id.as_str(), "User", None))
+            .collect();
+        apply(
+            store,
+            create(TENANT, "Group", &format!("g{g}"), group(name, &members)),
+        )
+        .await;
+    }
+    // A deleted user has left its groups.
+    delete_member(store, TENANT, "User", "u00", 1).await;
+    apply(store, create(TENANT, "Group", "g9", group("Empty", &[]))).await;
+
+    let live = |rt: &'static str| async move {
+        let page = list_q(store, TENANT, rt, None, 1, 1000, true).await;
+        let ids: Vec<String> = page.items.iter().map(|r| r.id.clone()).collect();
+        let groups = store.groups_of(TENANT, &ids).await.unwrap();
+        page.items
+            .into_iter()
+            .map(|r| {
+                let g = (rt == "User").then(|| groups.get(&r.id).cloned().unwrap_or_default());
+                let repr = representation(&r, g.as_deref());
+                (r.id, repr)
+            })
+            .collect::<Vec<(String, Value)>>()
+    };
+    let all_users = live("User").await;
+    let all_groups = live("Group").await;
+    let filters: &[(&str, &str)] = &[
+        ("User", r#"active eq true"#),
+        ("User", r#"active eq false or active pr"#),
+        ("User", r#"not (active eq true)"#),
+        ("User", r#"title eq "engineer""#),
+        ("User", r#"title co "NG" and userName sw "ann""#),
+        ("User", r#"emails[type eq "work" and value co "0@"]"#),
+        ("User", r#"emails.type eq "WORK""#),
+        (
+            "User",
+            r#"emails.value ew ".org" and not (emails.type eq "home")"#,
+        ),
+        ("User", r#"emails pr and name.givenName eq "zoë""#),
+        ("User", r#"name.familyName gt "F2" or title lt "E""#),
+        (
+            "User",
+            r#"urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:department eq "sales""#,
+        ),
+        (
+            "User",
+            r#"urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:employeeNumber ge "50""#,
+        ),
+        ("User", r#"groups.value eq "g1" and active eq true"#),
+        (
+            "User",
+            r#"groups.display eq "STAFF" or groups[value eq "g2"]"#,
+        ),
+        ("User", r#"not (groups pr)"#),
+        (
+            "User",
+            r#"meta.created gt "2026-01-01T00:30:00Z" and title pr"#,
+        ),
+        (
+            "User",
+            r#"meta.lastModified le "2026-01-01T00:10:00+00:00" or emails.value co "cé""#,
+        ),
+        ("User", r#"meta.version eq "W/\"1\"""#),
+        (
+            "User",
+            r#"userName eq "bob.3@example.com" or (title eq "CEO" and active eq false)"#,
+        ),
+        ("User", r#"externalId pr or displayName eq "x""#),
+        ("User", r#"id sw "u1" and not (emails pr)"#),
+        ("User", r#"nope eq "x" or title eq "CEO""#),
+        ("Group", r#"members.value eq "u02""#),
+        ("Group", r#"members.value eq "u00""#),
+        ("Group", r#"members pr"#),
+        ("Group", r#"not (members pr) or displayName eq "staff""#),
+        ("Group", r#"members[value sw "u1"] and displayName co "e""#),
+    ];
+    for (rt, f) in filters {
+        let all = if *rt == "User" {
+            &all_users
+        } else {
+            &all_groups
+        };
+        let rtype = reg.resource_type(rt).unwrap();
+        let parsed = filter(f);
+        let want: Vec<&str> = all
+            .iter()
+            .filter(|(_, repr)| parsed.matches(&reg, rtype, repr))
+            .map(|(id, _)| id.as_str())
+            .collect();
+        let page = list(store, TENANT, rt, Some(f), 1, 1000).await;
+        assert_eq!(ids(&page), want, "{rt} filter {f}");
+        assert_eq!(page.total, want.len(), "total of {rt} filter {f}");
+        // And page by page.
+        let page = list(store, TENANT, rt, Some(f), 3, 4).await;
+        let cut: Vec<&str> = want.iter().skip(2).take(4).copied().collect();
+        assert_eq!(ids(&page), cut, "page of {rt} filter {f}");
+        assert_eq!(page.total, want.len());
+    }
+    let sorts: &[(&str, Option<&str>, &str)] = &[
+        ("User", None, "title"),
+        ("User", Some(r#"emails pr"#), "emails"),
+        ("User", None, "emails.type"),
+        ("User", Some("active pr"), "active"),
+        ("User", None, "name.familyName"),
+        ("User", None, "userName"),
+        ("User", None, "meta.created"),
+        (
+            "User",
+            Some(r#"title pr"#),
+            "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:department",
+        ),
+        ("Group", None, "displayName"),
+        ("Group", None, "members"),
+    ];
+    for (rt, f, by) in sorts {
+        let all = if *rt == "User" {
+            &all_users
+        } else {
+            &all_groups
+        };
+        let rtype = reg.resource_type(rt).unwrap();
+        let path = AttrPath::parse(by).unwrap();
+        for descending in [false, true] {
+            let parsed = f.map(filter);
+            let mut want: Vec<(Option<SortKey>, &str)> = all
+                .iter()
+                .filter(|(_, r)| parsed.as_ref().is_none_or(|p| p.matches(&reg, rtype, r)))
+                .map(|(id, r)| (sort_key(&reg, rtype, r, &path), id.as_str()))
+                .collect();
+            want.sort_by(|a, b| SortKey::order(a.0.as_ref(), b.0.as_ref(), descending));
+            let want: Vec<&str> = want.into_iter().map(|(_, id)| id).collect();
+            let q = |start_index: usize, count: usize| ListQuery {
+                resource_type: rt.to_string(),
+                filter: f.map(filter),
+                start_index,
+                count,
+                with_members: false,
+                sort: Some(Sort {
+                    by: path.clone(),
+                    descending,
+                }),
+            };
+            let page = store.list(TENANT, &q(1, 1000)).await.unwrap();
+            assert_eq!(
+                ids(&page),
+                want,
+                "{rt} sorted by {by}, descending {descending}"
+            );
+            let page = store.list(TENANT, &q(4, 5)).await.unwrap();
+            let cut: Vec<&str> = want.iter().skip(3).take(5).copied().collect();
+            assert_eq!(ids(&page), cut, "page of {rt} sorted by {by}");
+        }
+    }
+}
+
 pub async fn list_memory_filters(store: &dyn Store) {
     let with = |name: &str, emails: Value| {
         let mut u = user(name);

@@ -8,7 +8,9 @@ async fn discovery_describes_what_is_implemented() {
     let spc = app.get("/scim/v2/ServiceProviderConfig").await;
     assert_eq!(spc.status, 200);
     assert_eq!(spc.body["patch"]["supported"], true);
-    assert_eq!(spc.body["bulk"]["supported"], false);
+    assert_eq!(spc.body["bulk"]["supported"], true);
+    assert_eq!(spc.body["bulk"]["maxOperations"], 10_000);
+    assert_eq!(spc.body["bulk"]["maxPayloadSize"], 8 * 1024 * 1024);
     assert_eq!(spc.body["filter"]["supported"], true);
     assert_eq!(spc.body["etag"]["supported"], true);
     assert_eq!(spc.body["sort"]["supported"], true);

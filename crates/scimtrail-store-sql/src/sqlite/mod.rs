@@ -1,6 +1,7 @@
 //! The embedded SQLite store.
 
 mod events;
+mod functions;
 mod history;
 mod pool;
 mod read;
@@ -91,7 +92,7 @@ impl SqliteStore {
             .await
             .map_err(|e| StoreError::Backend(e.to_string()))??;
         }
-        let reader = pool::ReadPool::new(&path, 8);
+        let reader = pool::ReadPool::new(&path, 8, registry.clone());
         let committer = writer::Writer::start(&path, options)?;
         Ok(SqliteStore {
             writer,

@@ -4,10 +4,11 @@
 //! thread hand-off, not one per statement or row. In WAL mode readers never wait for the writer.
 
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use rusqlite::{Connection, OpenFlags};
+use scimtrail_core::Registry;
 use scimtrail_store::{StoreError, StoreResult};
 use tokio::sync::Semaphore;
 
@@ -18,12 +19,15 @@ pub struct ReadPool {
     idle: Mutex<Vec<Connection>>,
     /// Bounds the connections (and blocking threads) reads use at once.
     slots: Semaphore,
+    /// For the SQL functions that evaluate filters (`functions.rs`).
+    registry: Arc<Registry>,
 }
 
 impl ReadPool {
-    pub fn new(path: &Path, size: usize) -> Self {
+    pub fn new(path: &Path, size: usize, registry: Arc<Registry>) -> Self {
         ReadPool {
             path: path.to_path_buf(),
+            registry,
             idle: Mutex::new(Vec::new()),
             slots: Semaphore::new(size),
         }
@@ -39,6 +43,7 @@ impl ReadPool {
         conn.execute_batch("PRAGMA temp_store = MEMORY; PRAGMA cache_size = -16384;")
             .map_err(db)?;
         conn.set_prepared_statement_cache_capacity(64);
+        super::functions::register(&conn, self.registry.clone()).map_err(db)?;
         Ok(conn)
     }
 

@@ -5,11 +5,11 @@ use std::collections::HashMap;
 use rusqlite::{params, params_from_iter, Connection, OptionalExtension, Row};
 use scimtrail_core::{AttrPath, Filter, Registry};
 use scimtrail_store::{
-    representation, GroupRef, ListQuery, Member, Page, ResourceRef, StoreError, StoreResult,
-    StoredResource,
+    GroupRef, ListQuery, Member, Page, ResourceRef, StoreError, StoreResult, StoredResource,
 };
 use serde_json::{json, Value};
 
+use super::functions;
 use super::write::db;
 use crate::filter_sql::{conjuncts, to_sql, ColKind, Column, Param};
 
@@ -155,78 +155,67 @@ pub fn list(
             residual.push(term);
         }
     }
+    // What no column serves is evaluated by the core's own evaluator, called by SQLite row by
+    // row (`functions.rs`): the database still pages and counts, and only the page is read.
+    if !residual.is_empty() {
+        let rest = residual
+            .iter()
+            .map(|f| format!("({f})"))
+            .collect::<Vec<_>>()
+            .join(" and ");
+        sql.push_str(&format!(
+            " AND {}(?, {})",
+            functions::MATCH,
+            functions::row_args(functions::extra_for(&rt.name, &rest))
+        ));
+        params.push(Param::Text(rest));
+    }
     let start = q.start_index.max(1) - 1;
-    // An order by a column is the database's; by anything else, it is made in memory below.
+    // An order by a column is the database's index; by anything else, by the sort key the
+    // core computes, in the query too (SQLite keeps only the first `start + count` rows).
+    let mut order_params = Vec::new();
     let order = match &q.sort {
-        None => Some("rid".to_string()),
-        Some(sort) => column(&sort.by).filter(|c| c.exists.is_none()).map(|c| {
+        None => "rid".to_string(),
+        Some(sort) => {
             let dir = if sort.descending { " DESC" } else { "" };
-            // A missing value is the greatest; ties keep the order of creation.
-            format!("{0} IS NULL{dir}, {0}{dir}, rid", c.name)
-        }),
-    };
-    if let (true, Some(order)) = (residual.is_empty(), &order) {
-        let total: i64 = conn
-            .prepare_cached(&format!("SELECT COUNT(*) FROM resources WHERE {sql}"))
-            .and_then(|mut s| s.query_row(params_from_iter(params.iter()), |r| r.get(0)))
-            .map_err(db)?;
-        params.push(Param::Int(q.count as i64));
-        params.push(Param::Int(start as i64));
-        let page_sql = format!(
-            "SELECT {COLUMNS} FROM resources WHERE {sql} ORDER BY {order} LIMIT ? OFFSET ?"
-        );
-        let mut items = query_resources(conn, &page_sql, &params)?;
-        if q.with_members {
-            for r in items.iter_mut() {
-                attach_members(conn, tenant, r)?;
-            }
-        }
-        return Ok(Page {
-            total: total as usize,
-            items,
-        });
-    }
-    // Part of the filter has no column: evaluate it on the full representation.
-    let candidates = query_resources(
-        conn,
-        &format!("SELECT {COLUMNS} FROM resources WHERE {sql} ORDER BY rid"),
-        &params,
-    )?;
-    let groups = if rt.name == "User" {
-        let ids: Vec<String> = candidates.iter().map(|r| r.id.clone()).collect();
-        groups_of(conn, tenant, &ids)?
-    } else {
-        HashMap::new()
-    };
-    let mut matched = Vec::new();
-    for mut r in candidates {
-        if rt.name == "Group" {
-            attach_members(conn, tenant, &mut r)?;
-        }
-        let repr = representation(&r, groups.get(&r.id).map(Vec::as_slice));
-        if residual.iter().all(|f| f.matches(registry, rt, &repr)) {
-            let key = q
-                .sort
-                .as_ref()
-                .and_then(|s| scimtrail_core::sort_key(registry, rt, &repr, &s.by));
-            if !q.with_members {
-                if let Some(obj) = r.data.as_object_mut() {
-                    obj.remove("members");
+            let key = match column(&sort.by).filter(|c| c.exists.is_none()) {
+                Some(c) => c.name.to_string(),
+                None => {
+                    let path = sort.by.to_string();
+                    let key = format!(
+                        "{}(?, {})",
+                        functions::SORT_KEY,
+                        functions::row_args(functions::extra_for(&rt.name, &path))
+                    );
+                    order_params.push(Param::Text(path));
+                    key
                 }
-            }
-            matched.push((key, r));
+            };
+            // A missing value is the greatest; ties keep the order of creation.
+            format!("{key} IS NULL{dir}, {key}{dir}, rid")
+        }
+    };
+    let total: i64 = conn
+        .prepare_cached(&format!("SELECT COUNT(*) FROM resources WHERE {sql}"))
+        .and_then(|mut s| s.query_row(params_from_iter(params.iter()), |r| r.get(0)))
+        .map_err(db)?;
+    // The key appears twice in ORDER BY: its parameter is bound for each.
+    params.extend(order_params.iter().cloned());
+    params.extend(order_params);
+    params.push(Param::Int(q.count as i64));
+    params.push(Param::Int(start as i64));
+    let page_sql =
+        format!("SELECT {COLUMNS} FROM resources WHERE {sql} ORDER BY {order} LIMIT ? OFFSET ?");
+    let mut items = query_resources(conn, &page_sql, &params)?;
+    if q.with_members {
+        for r in items.iter_mut() {
+            attach_members(conn, tenant, r)?;
         }
     }
-    if let Some(sort) = &q.sort {
-        // Stable: ties keep the order of creation.
-        matched.sort_by(|a, b| {
-            scimtrail_core::SortKey::order(a.0.as_ref(), b.0.as_ref(), sort.descending)
-        });
-    }
-    let matched: Vec<StoredResource> = matched.into_iter().map(|(_, r)| r).collect();
-    let total = matched.len();
-    let items = matched.into_iter().skip(start).take(q.count).collect();
-    Ok(Page { total, items })
+    Ok(Page {
+        total: total as usize,
+        items,
+    })
 }
 
 fn ids_json(ids: &[String]) -> String {
