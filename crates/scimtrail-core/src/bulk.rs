@@ -172,36 +172,57 @@ fn read_operation(o: &Value, op: &mut BulkOperation) -> ScimResult<()> {
     if !o.is_object() {
         return Err(ScimError::invalid_syntax("an operation must be an object"));
     }
-    // What can be read is kept first, so that the response echoes it even when the rest fails.
+    // What can be read is kept first, so that the response echoes it even when the rest
+    // fails; the first fault found is the operation's error.
+    let mut fault: Option<ScimError> = None;
+    match get_ci(o, "method") {
+        Some(Value::String(m)) => {
+            op.method_text = short(m, 16);
+            op.method = match m.to_ascii_uppercase().as_str() {
+                "POST" => Some(BulkMethod::Post),
+                "PUT" => Some(BulkMethod::Put),
+                "PATCH" => Some(BulkMethod::Patch),
+                "DELETE" => Some(BulkMethod::Delete),
+                _ => {
+                    fault = Some(ScimError::invalid_value(format!(
+                        "method '{}' cannot be used in a Bulk request; use POST, PUT, PATCH or DELETE",
+                        op.method_text
+                    )));
+                    None
+                }
+            };
+            if let Some(m) = op.method {
+                op.method_text = m.as_str().to_string();
+            }
+        }
+        _ => fault = Some(ScimError::invalid_syntax("'method' must be a string")),
+    }
     match get_ci(o, "bulkId") {
         None | Some(Value::Null) => {}
-        Some(Value::String(b)) => op.bulk_id = Some(short(b, MAX_BULK_ID_LEN)),
-        Some(_) => return Err(ScimError::invalid_syntax("'bulkId' must be a string")),
+        Some(Value::String(b)) if b.chars().count() <= MAX_BULK_ID_LEN => {
+            op.bulk_id = Some(b.clone())
+        }
+        Some(Value::String(b)) => {
+            op.bulk_id = Some(short(b, 64));
+            fault = fault.or(Some(ScimError::invalid_value(format!(
+                "a bulkId has at most {MAX_BULK_ID_LEN} characters"
+            ))));
+        }
+        Some(_) => fault = fault.or(Some(ScimError::invalid_syntax("'bulkId' must be a string"))),
     }
     match get_ci(o, "version") {
         None | Some(Value::Null) => {}
         Some(Value::String(v)) => op.version = Some(short(v, 64)),
-        Some(_) => return Err(ScimError::invalid_syntax("'version' must be a string")),
-    }
-    let method = match get_ci(o, "method") {
-        Some(Value::String(m)) => m,
-        _ => return Err(ScimError::invalid_syntax("'method' must be a string")),
-    };
-    op.method_text = short(method, 16);
-    op.method = Some(match method.to_ascii_uppercase().as_str() {
-        "POST" => BulkMethod::Post,
-        "PUT" => BulkMethod::Put,
-        "PATCH" => BulkMethod::Patch,
-        "DELETE" => BulkMethod::Delete,
-        _ => {
-            return Err(ScimError::invalid_value(format!(
-                "method '{}' cannot be used in a Bulk request; use POST, PUT, PATCH or DELETE",
-                op.method_text
+        Some(_) => {
+            fault = fault.or(Some(ScimError::invalid_syntax(
+                "'version' must be a string",
             )))
         }
-    });
+    }
+    if let Some(e) = fault {
+        return Err(e);
+    }
     let method = op.method.unwrap_or(BulkMethod::Post);
-    op.method_text = method.as_str().to_string();
     let path = match get_ci(o, "path") {
         Some(Value::String(p)) => p,
         _ => return Err(ScimError::invalid_syntax("'path' must be a string")),
@@ -216,6 +237,11 @@ fn read_operation(o: &Value, op: &mut BulkOperation) -> ScimResult<()> {
             "path '{}' must be '/{{resourceType}}' or '/{{resourceType}}/{{id}}'",
             short(path, 128)
         )));
+    }
+    if segs.first().is_some_and(|s| s.eq_ignore_ascii_case("Bulk")) {
+        return Err(ScimError::invalid_value(
+            "a Bulk operation cannot be a Bulk request",
+        ));
     }
     match (method, segs.as_slice()) {
         (BulkMethod::Post, [ty]) => op.endpoint = ty.to_string(),
@@ -260,7 +286,8 @@ fn read_operation(o: &Value, op: &mut BulkOperation) -> ScimResult<()> {
     Ok(())
 }
 
-/// The bulkIds a value refers to: every string of it that is `bulkId:…`.
+/// The bulkIds a value refers to: every string of it that is `bulkId:…`, and every quoted
+/// `"bulkId:…"` inside a PATCH `path` (`members[value eq "bulkId:qwerty"]`).
 pub fn references(v: &Value, out: &mut BTreeSet<String>) {
     match v {
         Value::String(s) => {
@@ -269,9 +296,37 @@ pub fn references(v: &Value, out: &mut BTreeSet<String>) {
             }
         }
         Value::Array(a) => a.iter().for_each(|x| references(x, out)),
-        Value::Object(m) => m.values().for_each(|x| references(x, out)),
+        Value::Object(m) => {
+            for (k, x) in m {
+                match x {
+                    Value::String(p) if k.eq_ignore_ascii_case("path") => {
+                        out.extend(quoted_refs(p).into_iter().map(|(_, id)| id.to_string()));
+                    }
+                    x => references(x, out),
+                }
+            }
+        }
         _ => {}
     }
+}
+
+/// The quoted references inside a filter or path: the byte range of each `bulkId:…` between
+/// quotes, and its bulkId.
+fn quoted_refs(p: &str) -> Vec<(std::ops::Range<usize>, &str)> {
+    let mut out = Vec::new();
+    let lower = p.to_ascii_lowercase();
+    let needle = format!("\"{}", BULK_ID_PREFIX.to_ascii_lowercase());
+    let mut from = 0;
+    while let Some(at) = lower[from..].find(&needle) {
+        let start = from + at + 1;
+        let id_start = start + BULK_ID_PREFIX.len();
+        let Some(len) = p[id_start..].find('"') else {
+            break;
+        };
+        out.push((start..id_start + len, &p[id_start..id_start + len]));
+        from = id_start + len;
+    }
+    out
 }
 
 /// The bulkId `s` refers to, if it is a reference.
@@ -290,7 +345,27 @@ pub fn substitute(v: &mut Value, ids: &HashMap<String, String>) {
             }
         }
         Value::Array(a) => a.iter_mut().for_each(|x| substitute(x, ids)),
-        Value::Object(m) => m.values_mut().for_each(|x| substitute(x, ids)),
+        Value::Object(m) => {
+            for (k, x) in m.iter_mut() {
+                match x {
+                    Value::String(p) if k.eq_ignore_ascii_case("path") => {
+                        let refs = quoted_refs(p);
+                        let mut out = String::with_capacity(p.len());
+                        let mut last = 0;
+                        for (range, b) in refs {
+                            if let Some(id) = ids.get(b) {
+                                out.push_str(&p[last..range.start]);
+                                out.push_str(id);
+                                last = range.end;
+                            }
+                        }
+                        out.push_str(&p[last..]);
+                        *p = out;
+                    }
+                    x => substitute(x, ids),
+                }
+            }
+        }
         _ => {}
     }
 }
@@ -307,6 +382,11 @@ pub struct Step {
     /// Why it cannot run at all: it refers to a bulkId no operation declares, or it is part
     /// of (or waits on) a cycle of references.
     pub error: Option<ScimError>,
+    /// It must run alone, after every operation before it and before any after it: a DELETE
+    /// (it also changes the Groups its resource was in, and removes what others may name by
+    /// id) and a write that may give up a userName (a PUT of a User, a PATCH of its userName),
+    /// which a later operation may claim.
+    pub alone: bool,
 }
 
 /// The order of the operations: each after those whose bulkIds it refers to, and otherwise in
@@ -318,6 +398,13 @@ pub fn schedule(ops: &[BulkOperation]) -> Vec<Step> {
         .enumerate()
         .filter(|(_, o)| o.error.is_none() && o.method == Some(BulkMethod::Post))
         .filter_map(|(i, o)| Some((o.bulk_id.as_deref()?, i)))
+        .collect();
+    let mut seen = BTreeSet::new();
+    let twice: BTreeSet<&str> = ops
+        .iter()
+        .filter(|o| o.method == Some(BulkMethod::Post))
+        .filter_map(|o| o.bulk_id.as_deref())
+        .filter(|b| !seen.insert(*b))
         .collect();
     let mut steps: Vec<Step> = Vec::with_capacity(ops.len());
     let mut waits: Vec<usize> = vec![0; ops.len()];
@@ -339,8 +426,15 @@ pub fn schedule(ops: &[BulkOperation]) -> Vec<Step> {
             after: Vec::new(),
             follows: Vec::new(),
             error: None,
+            alone: runs_alone(op),
         };
         for b in refs {
+            if twice.contains(b.as_str()) {
+                step.error = Some(ScimError::invalid_value(format!(
+                    "bulkId '{b}' is declared by more than one operation"
+                )));
+                continue;
+            }
             match declared.get(b.as_str()) {
                 Some(&j) if j == i => {
                     step.error = Some(ScimError::conflict(format!(
@@ -402,6 +496,36 @@ pub fn schedule(ops: &[BulkOperation]) -> Vec<Step> {
         }
     }
     steps
+}
+
+/// See [`Step::alone`].
+fn runs_alone(op: &BulkOperation) -> bool {
+    let users = op.endpoint.eq_ignore_ascii_case("Users");
+    match op.method {
+        Some(BulkMethod::Delete) => true,
+        Some(BulkMethod::Put) => users,
+        Some(BulkMethod::Patch) if users => {
+            let names_user_name = |p: &str| {
+                let plain = p.split('[').next().unwrap_or(p);
+                let attr = plain.rsplit(':').next().unwrap_or(plain);
+                attr.split('.')
+                    .next()
+                    .unwrap_or(attr)
+                    .trim()
+                    .eq_ignore_ascii_case("userName")
+            };
+            let ops = op.data.as_ref().and_then(|d| get_ci(d, "Operations"));
+            let Some(Value::Array(ops)) = ops else {
+                return false;
+            };
+            ops.iter().any(|o| match get_ci(o, "path") {
+                Some(Value::String(p)) if !p.trim().is_empty() => names_user_name(p),
+                // No path: the value's members are the attributes.
+                _ => get_ci(o, "value").is_some_and(|v| get_ci(v, "userName").is_some()),
+            })
+        }
+        _ => false,
+    }
 }
 
 /// What an operation must not overtake an earlier one on: the resource it names, and the

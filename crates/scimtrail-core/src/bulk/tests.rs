@@ -244,3 +244,70 @@ fn operations_on_one_resource_or_user_name_follow_each_other() {
         "a Group x is another resource"
     );
 }
+
+#[test]
+fn references_inside_patch_paths_resolve_too() {
+    let o = ops(json!([
+        {"method": "POST", "path": "/Users", "bulkId": "u", "data": {"userName": "u"}},
+        {"method": "POST", "path": "/Groups", "bulkId": "g",
+         "data": {"displayName": "g", "members": [{"value": "bulkId:u"}]}},
+        {"method": "PATCH", "path": "/Groups/bulkId:g",
+         "data": {"Operations": [{"op": "remove",
+                                  "path": "members[value eq \"bulkId:u\" or value eq \"bulkId:u\"]"}]}},
+        {"method": "POST", "path": "/Groups", "bulkId": "h",
+         "data": {"displayName": "He said \"bulkId:nothing\""}},
+    ]));
+    let steps = schedule(&o);
+    let of = |i: usize| steps.iter().find(|s| s.index == i).unwrap();
+    assert_eq!(of(2).after, vec![(1, "g".into()), (0, "u".into())]);
+    // Only a path is read for quoted references: a display name is text.
+    assert!(of(3).error.is_none());
+    let mut data = o[2].data.clone().unwrap();
+    let ids: HashMap<String, String> = [("u".to_string(), "id-1".to_string())].into();
+    substitute(&mut data, &ids);
+    assert_eq!(
+        data["Operations"][0]["path"],
+        "members[value eq \"id-1\" or value eq \"id-1\"]"
+    );
+}
+
+#[test]
+fn a_bulk_id_declared_twice_cannot_be_referred_to() {
+    let o = ops(json!([
+        {"method": "POST", "path": "/Users", "bulkId": "d", "data": {"userName": "a"}},
+        {"method": "POST", "path": "/Users", "bulkId": "d", "data": {"userName": "b"}},
+        {"method": "DELETE", "path": "/Users/bulkId:d"},
+    ]));
+    let steps = schedule(&o);
+    let e = steps
+        .iter()
+        .find(|s| s.index == 2)
+        .unwrap()
+        .error
+        .clone()
+        .unwrap();
+    assert_eq!(e.scim_type, Some(ScimType::InvalidValue));
+    assert!(e.detail.contains("more than one"));
+}
+
+#[test]
+fn writes_that_may_free_a_user_name_run_alone() {
+    let o = ops(json!([
+        {"method": "DELETE", "path": "/Groups/x"},
+        {"method": "PUT", "path": "/Users/x", "data": {"userName": "n"}},
+        {"method": "PUT", "path": "/Groups/x", "data": {"displayName": "n"}},
+        {"method": "PATCH", "path": "/Users/x",
+         "data": {"Operations": [{"op": "replace", "path": "UserName", "value": "n"}]}},
+        {"method": "PATCH", "path": "/Users/x",
+         "data": {"Operations": [{"op": "replace", "value": {"USERNAME": "n"}}]}},
+        {"method": "PATCH", "path": "/Users/x",
+         "data": {"Operations": [{"op": "replace",
+                                  "path": "urn:ietf:params:scim:schemas:core:2.0:User:userName",
+                                  "value": "n"}]}},
+        {"method": "PATCH", "path": "/Users/x",
+         "data": {"Operations": [{"op": "replace", "path": "displayName", "value": "n"}]}},
+        {"method": "POST", "path": "/Users", "bulkId": "p", "data": {"userName": "n"}},
+    ]));
+    let alone: Vec<bool> = schedule(&o).iter().map(|s| s.alone).collect();
+    assert_eq!(alone, [true, true, false, true, true, true, false, false]);
+}

@@ -62,9 +62,7 @@ pub async fn bulk(
         let op = &req.operations[step.index];
         let mut waits: Vec<usize> = step.after.iter().map(|(j, _)| *j).collect();
         waits.extend(&step.follows);
-        // A DELETE also changes the Groups its resource was in, and may remove what another
-        // operation refers to by id: it runs alone, after everything before it.
-        let alone = op.method == Some(BulkMethod::Delete);
+        let alone = step.alone;
         loop {
             let blocked = waits.iter().any(|j| !t.done[*j]);
             if !(blocked || (alone && !running.is_empty()) || running.len() >= window) {
@@ -220,11 +218,7 @@ async fn run(
         request_id: parent.request_id.clone(),
         started: Instant::now(),
         tenant: parent.tenant.clone(),
-        method: if op.method_text.is_empty() {
-            "?".into()
-        } else {
-            op.method_text.clone()
-        },
+        method: op.method_text.clone(),
         path: state.redactor.path(&path),
         query: None,
         raw_query: None,
@@ -238,6 +232,15 @@ async fn run(
         body: body.into(),
         scim_base: parent.scim_base.clone(),
         parent_id: Some(parent_id.to_string()),
+    });
+    // One operation is no larger than a request of its own may be.
+    let limit = state.config.max_body_bytes;
+    let blocked = blocked.or_else(|| {
+        (ctx.body.len() > limit).then(|| {
+            ScimError::payload_too_large(format!(
+                "the operation's data exceeds {limit} bytes, the limit of one request"
+            ))
+        })
     });
     let resp = match (blocked, op.method, id.clone()) {
         (Some(e), _, _) => scim_response(&e),
@@ -265,11 +268,16 @@ async fn run(
     };
     let (parts, body) = resp.into_parts();
     let bytes = buffer(body).await;
-    let info = parts
+    let mut info = parts
         .extensions
         .get::<EventInfo>()
         .cloned()
         .unwrap_or_else(|| classify(&ctx.method, &ctx.path));
+    if info.action == "bulk" {
+        // An operation naming `/Bulk` (refused): only the Bulk itself is a `bulk` event.
+        info.action = "request".into();
+        info.scim = None;
+    }
     // Settled: its event is in the log (or, if it could not be appended, the answer is 503).
     let (parts, body) = settle(state, &ctx, parts, bytes, info).await.into_parts();
     let bytes = buffer(body).await;

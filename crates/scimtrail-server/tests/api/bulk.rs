@@ -477,3 +477,75 @@ async fn operations_on_one_resource_keep_the_order_sent() {
     let u = app.get(&format!("/scim/v2/Users/{id}")).await;
     assert_eq!(u.body["displayName"], "v19");
 }
+
+#[tokio::test]
+async fn a_user_name_given_up_is_free_for_the_operations_after() {
+    let app = spawn_app().await;
+    let mut ids = Vec::new();
+    for i in 0..40 {
+        ids.push(app.create_user(&format!("old{i}")).await.id());
+    }
+    // Each pair: rename a user (PATCH or PUT), then create one with the name it gave up;
+    // the creates must never overtake the renames.
+    let mut list = Vec::new();
+    for (i, id) in ids.iter().enumerate() {
+        list.push(if i % 2 == 0 {
+            json!({"method": "PATCH", "path": format!("/Users/{id}"),
+                   "data": {"Operations": [{"op": "replace", "path": "userName", "value": format!("new{i}")}]}})
+        } else {
+            json!({"method": "PUT", "path": format!("/Users/{id}"), "data": user(&format!("new{i}"))})
+        });
+        list.push(
+            json!({"method": "POST", "path": "/Users", "bulkId": format!("b{i}"),
+                         "data": user(&format!("OLD{i}"))}),
+        );
+    }
+    let r = app.post("/scim/v2/Bulk", json!({"Operations": list})).await;
+    let o = ops(&r);
+    for pair in o.chunks(2) {
+        assert_eq!(pair[0]["status"], "200", "{}", pair[0]);
+        assert_eq!(pair[1]["status"], "201", "{}", pair[1]);
+    }
+}
+
+#[tokio::test]
+async fn references_in_a_patch_path_and_oversized_operations() {
+    let app = spawn_with(scimtrail_server::ServerConfig {
+        max_body_bytes: 2000,
+        ..Default::default()
+    })
+    .await;
+    let r = app
+        .post(
+            "/scim/v2/Bulk",
+            json!({"Operations": [
+                {"method": "POST", "path": "/Users", "bulkId": "u", "data": user("member")},
+                {"method": "POST", "path": "/Groups", "bulkId": "g",
+                 "data": {"displayName": "g", "members": [{"value": "bulkId:u"}]}},
+                {"method": "PATCH", "path": "/Groups/bulkId:g",
+                 "data": {"Operations": [{"op": "remove", "path": "members[value eq \"bulkId:u\"]"}]}},
+                {"method": "POST", "path": "/Users", "bulkId": "big",
+                 "data": {"userName": "big", "displayName": "x".repeat(3000)}},
+                {"method": "POST", "path": "/Bulk", "bulkId": "inner", "data": {"Operations": []}},
+            ]}),
+        )
+        .await;
+    let o = ops(&r);
+    let st: Vec<&str> = o.iter().map(|e| e["status"].as_str().unwrap()).collect();
+    assert_eq!(st, ["201", "201", "200", "413", "400"], "{}", r.body);
+    let gid = o[1]["location"]
+        .as_str()
+        .unwrap()
+        .rsplit('/')
+        .next()
+        .unwrap();
+    let g = app.get(&format!("/scim/v2/Groups/{gid}")).await;
+    assert!(
+        g.body.get("members").is_none(),
+        "the member was removed: {}",
+        g.body
+    );
+    let events = events_of(&app, &r.request_id()).await;
+    let bulk_events = events.iter().filter(|e| e["action"] == "bulk").count();
+    assert_eq!(bulk_events, 1, "only the Bulk itself is a bulk event");
+}
