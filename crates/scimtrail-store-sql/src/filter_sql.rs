@@ -16,6 +16,8 @@ pub enum ColKind {
     Int,
     /// RFC 3339 text in the log's one fixed format; operands are normalised to it.
     Time,
+    /// A JSON boolean as SQLite reads it (1 or 0); only `eq`, `ne` and `pr` translate.
+    Bool,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -104,6 +106,8 @@ fn operand(col: Column, value: &CompValue) -> Result<Option<Param>, String> {
             s.parse()
                 .map_err(|_| format!("'{}' expects an integer", col.name))?,
         )),
+        (ColKind::Bool, CompValue::Bool(b)) => Some(Param::Int(i64::from(*b))),
+        (ColKind::Bool, _) => return Err("a boolean is expected".into()),
         (ColKind::Text, CompValue::String(s)) => Some(Param::Text(s.clone())),
         (ColKind::TextCi, CompValue::String(s)) => Some(Param::Text(s.to_lowercase())),
         (ColKind::UserName, CompValue::String(s)) => {
@@ -139,6 +143,10 @@ fn compare(
         }
         return Ok(());
     };
+    if col.kind == ColKind::Bool && !matches!(op, CompareOp::Eq | CompareOp::Ne) {
+        // A SCIM boolean is only equal or not; `gt` would order false before true.
+        return Err("a boolean compares only with eq or ne".into());
+    }
     let text_only = |what: &str| -> Result<(), String> {
         if matches!(p, Param::Int(_)) {
             Err(format!("'{what}' needs a string attribute"))

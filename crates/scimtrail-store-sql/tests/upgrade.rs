@@ -163,3 +163,83 @@ async fn stored_user_names_are_rekeyed_once() {
     assert_eq!(page.items.len(), 1);
     assert_eq!(page.items[0].id, "u3");
 }
+
+#[tokio::test]
+async fn stored_emails_are_indexed_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = old_database(
+        dir.path(),
+        &[
+            "0001_init.sql",
+            "0002_membership_changes.sql",
+            "0003_leaf_format_v1.sql",
+            "0004_user_name_keys.sql",
+            "0005_event_queries.sql",
+        ],
+    )
+    .await;
+    {
+        let c = rusqlite::Connection::open(&path).unwrap();
+        for (id, email, deleted) in [
+            ("u1", "Ann@Example.com", 0),
+            ("u2", "ÉLISE@example.com", 0),
+            ("u3", "gone@example.com", 1),
+        ] {
+            c.execute(
+                "INSERT INTO resources (tenant, resource_type, id, version, deleted, created, \
+                 last_modified, user_name_ci, data) VALUES (?, 'User', ?, 1, ?, 't', 't', ?, ?)",
+                rusqlite::params![
+                    TENANT,
+                    id,
+                    deleted,
+                    id,
+                    json!({"userName": id, "emails": [{"value": email}]}).to_string()
+                ],
+            )
+            .unwrap();
+        }
+    }
+    let url = format!("sqlite://{}", path.display());
+    let store = SqliteStore::open(&url, Arc::new(Registry::builtin()))
+        .await
+        .unwrap();
+    let rows: Vec<String> = {
+        let c = rusqlite::Connection::open(&path).unwrap();
+        let mut s = c
+            .prepare("SELECT value_ci FROM resource_emails ORDER BY value_ci")
+            .unwrap();
+        let r = s
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        let pending: i64 = c
+            .query_row(
+                "SELECT COUNT(*) FROM log_meta WHERE key = 'email_values'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(pending, 0, "done once");
+        r
+    };
+    // Folded as the evaluator folds (É → é, which SQLite's lower() would not do).
+    assert_eq!(rows, ["ann@example.com", "élise@example.com"]);
+    let f = scimtrail_core::Filter::parse(r#"emails.value eq "élise@EXAMPLE.com""#).unwrap();
+    let page = store
+        .list(
+            TENANT,
+            &scimtrail_store::ListQuery {
+                resource_type: "User".into(),
+                filter: Some(f),
+                start_index: 1,
+                count: 10,
+                with_members: false,
+                sort: None,
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(page.items.len(), 1);
+    assert_eq!(page.items[0].id, "u2");
+}

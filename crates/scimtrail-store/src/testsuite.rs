@@ -1596,6 +1596,10 @@ pub async fn list_filters_agree_with_the_evaluator(store: &dyn Store) {
     }
     // A deleted user has left its groups.
     delete_member(store, TENANT, "User", "u00", 1).await;
+    // Replaced emails are found by their new values only.
+    let mut u = user("Renamed.5@Example.com");
+    u["emails"] = json!([{"value": "New.Address@Work.org", "type": "work"}]);
+    apply(store, replace(TENANT, "User", "u05", 1, u)).await;
     apply(store, create(TENANT, "Group", "g9", group("Empty", &[]))).await;
 
     let live = |rt: &'static str| async move {
@@ -1635,7 +1639,18 @@ pub async fn list_filters_agree_with_the_evaluator(store: &dyn Store) {
             "User",
             r#"urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:employeeNumber ge "50""#,
         ),
+        ("User", r#"emails.value eq "CÉ1@WORK.ORG""#),
+        (
+            "User",
+            r#"emails.value eq "new.address@work.org" or emails.value eq "ann0@home.org""#,
+        ),
+        (
+            "User",
+            r#"emails[type eq "home" and value eq "EVE0@HOME.ORG"]"#,
+        ),
+        ("User", r#"emails.value eq "nobody@x.org""#),
         ("User", r#"groups.value eq "g1" and active eq true"#),
+        ("Group", r#"members.value eq "U02""#),
         (
             "User",
             r#"groups.display eq "STAFF" or groups[value eq "g2"]"#,

@@ -103,6 +103,14 @@ impl SqliteStore {
         })
     }
 
+    /// SQLite's query plans for the count and the page of a list (see `read::explain_list`).
+    pub async fn explain_list(&self, tenant: &str, query: &ListQuery) -> StoreResult<Vec<String>> {
+        let (t, q, reg) = (tenant.to_string(), query.clone(), self.registry.clone());
+        self.reader
+            .run(move |c| read::explain_list(c, &reg, &t, &q))
+            .await
+    }
+
     /// SQLite's query plan for one page of `query` (see `events::explain`).
     pub async fn explain_events(
         &self,

@@ -116,6 +116,10 @@ fn resource_column(resource_type: &str, core_schema: &str, p: &AttrPath) -> Opti
         ("displayname", None) => col("display_name_ci", ColKind::TextCi),
         ("meta", Some(s)) if s == "created" => col("created", ColKind::Time),
         ("meta", Some(s)) if s == "lastmodified" => col("last_modified", ColKind::Time),
+        // The stored form holds booleans as JSON booleans (the core normalises "True").
+        ("active", None) if resource_type == "User" => {
+            col("json_extract(data, '$.active')", ColKind::Bool)
+        }
         _ => None,
     }
 }
@@ -132,12 +136,148 @@ fn query_resources(
     rows.map(|r| r.map_err(db).and_then(parsed)).collect()
 }
 
-pub fn list(
-    conn: &Connection,
-    registry: &Registry,
+/// The SQL of one page of a list: its `WHERE`, `ORDER BY` and their parameters.
+struct ListSql {
+    filter: String,
+    params: Vec<Param>,
+    order: String,
+    order_params: Vec<Param>,
+}
+
+impl ListSql {
+    fn count(&self) -> (String, Vec<Param>) {
+        (
+            format!("SELECT COUNT(*) FROM resources WHERE {}", self.filter),
+            self.params.clone(),
+        )
+    }
+
+    fn page(&self, q: &ListQuery) -> (String, Vec<Param>) {
+        let mut params = self.params.clone();
+        // The key may appear twice in ORDER BY: its parameters are bound for each.
+        params.extend(self.order_params.iter().cloned());
+        params.extend(self.order_params.iter().cloned());
+        params.push(Param::Int(q.count as i64));
+        params.push(Param::Int((q.start_index.max(1) - 1) as i64));
+        (
+            format!(
+                "SELECT {COLUMNS} FROM resources WHERE {} ORDER BY {} LIMIT ? OFFSET ?",
+                self.filter, self.order
+            ),
+            params,
+        )
+    }
+}
+
+/// A top-level term on a User's `groups` or a Group's `members` by value (`groups.value eq`,
+/// `members[value eq …]`): served by the membership table's keys instead of a scan.
+fn membership_term(
+    rt: &scimtrail_core::ResourceType,
+    f: &Filter,
     tenant: &str,
-    q: &ListQuery,
-) -> StoreResult<Page> {
+) -> Option<(String, Vec<Param>)> {
+    use scimtrail_core::{CompValue, CompareOp};
+    let is_value = |p: &AttrPath| p.urn.is_none() && p.name.eq_ignore_ascii_case("value");
+    let (path, value) = match f {
+        Filter::Compare(p, CompareOp::Eq, CompValue::String(v))
+            if p.sub
+                .as_deref()
+                .is_some_and(|s| s.eq_ignore_ascii_case("value")) =>
+        {
+            (p, v)
+        }
+        Filter::ValuePath(p, inner) if p.sub.is_none() => match inner.as_ref() {
+            Filter::Compare(ip, CompareOp::Eq, CompValue::String(v))
+                if is_value(ip) && ip.sub.is_none() =>
+            {
+                (p, v)
+            }
+            _ => return None,
+        },
+        _ => return None,
+    };
+    if path
+        .urn
+        .as_deref()
+        .is_some_and(|u| !u.eq_ignore_ascii_case(&rt.schema))
+    {
+        return None;
+    }
+    // `value` is not caseExact, and ids are lower-case UUIDs: the operand is lower-cased.
+    let params = vec![
+        Param::Text(tenant.into()),
+        Param::Text(value.to_lowercase()),
+    ];
+    let sql = match (rt.name.as_str(), path.name.to_ascii_lowercase().as_str()) {
+        // By `rid`, so that the rows are looked up by key rather than the list walked.
+        ("User", "groups") => {
+            "rid IN (SELECT u.rid FROM memberships m \
+             JOIN resources g ON g.tenant = m.tenant AND g.id = m.group_id AND g.deleted = 0 \
+             JOIN resources u ON u.tenant = m.tenant AND u.id = m.member_id \
+             WHERE m.tenant = ? AND m.group_id = ?)"
+        }
+        ("Group", "members") => {
+            "rid IN (SELECT g.rid FROM memberships m \
+             JOIN resources r ON r.tenant = m.tenant AND r.id = m.member_id AND r.deleted = 0 \
+             JOIN resources g ON g.tenant = m.tenant AND g.id = m.group_id \
+             WHERE m.tenant = ? AND m.member_id = ?)"
+        }
+        _ => return None,
+    };
+    Some((sql.to_string(), params))
+}
+
+/// A necessary condition of a top-level term that compares a User's email by equality
+/// (`emails.value eq`, `emails[type eq "work" and value eq …]`), served by `resource_emails`.
+/// The term itself is still evaluated on the rows it leaves.
+fn email_term(
+    rt: &scimtrail_core::ResourceType,
+    f: &Filter,
+    tenant: &str,
+) -> Option<(String, Vec<Param>)> {
+    use scimtrail_core::{CompValue, CompareOp};
+    if rt.name != "User" {
+        return None;
+    }
+    let core = |p: &AttrPath| {
+        p.urn
+            .as_deref()
+            .is_none_or(|u| u.eq_ignore_ascii_case(&rt.schema))
+            && p.name.eq_ignore_ascii_case("emails")
+    };
+    let value = match f {
+        Filter::Compare(p, CompareOp::Eq, CompValue::String(v))
+            if core(p)
+                && p.sub
+                    .as_deref()
+                    .is_some_and(|s| s.eq_ignore_ascii_case("value")) =>
+        {
+            v
+        }
+        Filter::ValuePath(p, inner) if core(p) && p.sub.is_none() => {
+            conjuncts(inner).into_iter().find_map(|t| match t {
+                Filter::Compare(ip, CompareOp::Eq, CompValue::String(v))
+                    if ip.urn.is_none()
+                        && ip.sub.is_none()
+                        && ip.name.eq_ignore_ascii_case("value") =>
+                {
+                    Some(v)
+                }
+                _ => None,
+            })?
+        }
+        _ => return None,
+    };
+    Some((
+        "rid IN (SELECT rid FROM resource_emails WHERE tenant = ? AND value_ci = ?)".into(),
+        vec![
+            Param::Text(tenant.into()),
+            Param::Text(value.to_lowercase()),
+        ],
+    ))
+}
+
+fn list_sql(registry: &Registry, tenant: &str, q: &ListQuery) -> StoreResult<ListSql> {
     let rt = registry.resource_type(&q.resource_type).ok_or_else(|| {
         StoreError::InvalidQuery(format!("unknown resource type {}", q.resource_type))
     })?;
@@ -146,6 +286,17 @@ pub fn list(
     let mut residual: Vec<&Filter> = Vec::new();
     let column = |p: &AttrPath| resource_column(&rt.name, &rt.schema, p);
     for term in q.filter.as_ref().map(conjuncts).unwrap_or_default() {
+        if let Some((s, p)) = membership_term(rt, term, tenant) {
+            sql.push_str(" AND ");
+            sql.push_str(&s);
+            params.extend(p);
+            continue;
+        }
+        if let Some((s, p)) = email_term(rt, term, tenant) {
+            sql.push_str(" AND ");
+            sql.push_str(&s);
+            params.extend(p);
+        }
         let (mut s, mut p) = (String::new(), Vec::new());
         if to_sql(term, &column, &mut s, &mut p).is_ok() {
             sql.push_str(" AND ");
@@ -170,7 +321,6 @@ pub fn list(
         ));
         params.push(Param::Text(rest));
     }
-    let start = q.start_index.max(1) - 1;
     // An order by a column is the database's index; by anything else, by the sort key the
     // core computes, in the query too (SQLite keeps only the first `start + count` rows).
     let mut order_params = Vec::new();
@@ -195,18 +345,28 @@ pub fn list(
             format!("{key} IS NULL{dir}, {key}{dir}, rid")
         }
     };
+    Ok(ListSql {
+        filter: sql,
+        params,
+        order,
+        order_params,
+    })
+}
+
+pub fn list(
+    conn: &Connection,
+    registry: &Registry,
+    tenant: &str,
+    q: &ListQuery,
+) -> StoreResult<Page> {
+    let plan = list_sql(registry, tenant, q)?;
+    let (count_sql, count_params) = plan.count();
     let total: i64 = conn
-        .prepare_cached(&format!("SELECT COUNT(*) FROM resources WHERE {sql}"))
-        .and_then(|mut s| s.query_row(params_from_iter(params.iter()), |r| r.get(0)))
+        .prepare_cached(&count_sql)
+        .and_then(|mut s| s.query_row(params_from_iter(count_params.iter()), |r| r.get(0)))
         .map_err(db)?;
-    // The key appears twice in ORDER BY: its parameter is bound for each.
-    params.extend(order_params.iter().cloned());
-    params.extend(order_params);
-    params.push(Param::Int(q.count as i64));
-    params.push(Param::Int(start as i64));
-    let page_sql =
-        format!("SELECT {COLUMNS} FROM resources WHERE {sql} ORDER BY {order} LIMIT ? OFFSET ?");
-    let mut items = query_resources(conn, &page_sql, &params)?;
+    let (page_sql, page_params) = plan.page(q);
+    let mut items = query_resources(conn, &page_sql, &page_params)?;
     if q.with_members {
         for r in items.iter_mut() {
             attach_members(conn, tenant, r)?;
@@ -216,6 +376,30 @@ pub fn list(
         total: total as usize,
         items,
     })
+}
+
+/// SQLite's plan for a list's count and page queries (`EXPLAIN QUERY PLAN`, one line per
+/// step), so that tests can prove which index serves a filter.
+pub fn explain_list(
+    conn: &Connection,
+    registry: &Registry,
+    tenant: &str,
+    q: &ListQuery,
+) -> StoreResult<Vec<String>> {
+    let plan = list_sql(registry, tenant, q)?;
+    let mut out = Vec::new();
+    for (sql, params) in [plan.count(), plan.page(q)] {
+        let mut stmt = conn
+            .prepare(&format!("EXPLAIN QUERY PLAN {sql}"))
+            .map_err(db)?;
+        let rows = stmt
+            .query_map(params_from_iter(params.iter()), |r| r.get::<_, String>(3))
+            .map_err(db)?;
+        for r in rows {
+            out.push(r.map_err(db)?);
+        }
+    }
+    Ok(out)
 }
 
 fn ids_json(ids: &[String]) -> String {

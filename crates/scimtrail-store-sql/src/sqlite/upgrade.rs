@@ -15,7 +15,48 @@ use super::write::{db, insert_sealed};
 
 pub fn run(conn: &mut Connection) -> StoreResult<()> {
     reseal(conn)?;
-    rekey_user_names(conn)
+    rekey_user_names(conn)?;
+    index_emails(conn)
+}
+
+/// Fill `resource_emails` for the Users stored before it existed (see migration 0006), with
+/// the keys the writer computes.
+fn index_emails(conn: &mut Connection) -> StoreResult<()> {
+    if !pending(conn, "email_values")? {
+        return Ok(());
+    }
+    let tx = conn
+        .transaction_with_behavior(TransactionBehavior::Immediate)
+        .map_err(db)?;
+    {
+        let mut read = tx
+            .prepare(
+                "SELECT rid, tenant, data FROM resources \
+                 WHERE resource_type = 'User' AND deleted = 0",
+            )
+            .map_err(db)?;
+        let mut insert = tx
+            .prepare(
+                "INSERT OR IGNORE INTO resource_emails (tenant, value_ci, rid) VALUES (?, ?, ?)",
+            )
+            .map_err(db)?;
+        let mut rows = read.query([]).map_err(db)?;
+        while let Some(row) = rows.next().map_err(db)? {
+            let (rid, tenant, data): (i64, String, String) = (
+                row.get(0).map_err(db)?,
+                row.get(1).map_err(db)?,
+                row.get(2).map_err(db)?,
+            );
+            let data: serde_json::Value =
+                serde_json::from_str(&data).map_err(|e| StoreError::Backend(e.to_string()))?;
+            for key in super::write::email_keys(&data) {
+                insert.execute(params![tenant, key, rid]).map_err(db)?;
+            }
+        }
+    }
+    tx.execute("DELETE FROM log_meta WHERE key = 'email_values'", [])
+        .map_err(db)?;
+    tx.commit().map_err(db)
 }
 
 /// Whether a one-time upgrade step is marked pending in `log_meta`.

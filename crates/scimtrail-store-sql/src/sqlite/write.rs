@@ -167,6 +167,14 @@ fn write(
             db(e)
         });
     }
+    if w.resource_type == "User" {
+        index_emails(
+            conn,
+            &w.tenant,
+            &w.id,
+            (w.kind != WriteKind::Delete).then_some(&data),
+        )?;
+    }
     if w.resource_type == "Group" && w.kind != WriteKind::Delete {
         let delta = match &w.members {
             Some(delta) => delta.clone(),
@@ -384,6 +392,46 @@ fn apply_delta(
                 ])
                 .map_err(db)?;
         }
+    }
+    Ok(())
+}
+
+/// The case-insensitive email values of a User's stored form (`emails[].value`).
+pub(super) fn email_keys(data: &Value) -> Vec<String> {
+    let mut keys: Vec<String> = data
+        .get("emails")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(|e| e.get("value")?.as_str())
+        .map(str::to_lowercase)
+        .collect();
+    keys.sort();
+    keys.dedup();
+    keys
+}
+
+/// Keep `resource_emails` (the index behind `emails.value eq`) in step with a User's write:
+/// its rows are those of `data`, none once it is deleted.
+fn index_emails(
+    conn: &Connection,
+    tenant: &str,
+    id: &str,
+    data: Option<&Value>,
+) -> StoreResult<()> {
+    let rid: i64 = conn
+        .prepare_cached("SELECT rid FROM resources WHERE tenant = ? AND id = ?")
+        .and_then(|mut s| s.query_row(params![tenant, id], |r| r.get(0)))
+        .map_err(db)?;
+    conn.prepare_cached("DELETE FROM resource_emails WHERE rid = ?")
+        .and_then(|mut s| s.execute(params![rid]))
+        .map_err(db)?;
+    for key in data.map(email_keys).unwrap_or_default() {
+        conn.prepare_cached(
+            "INSERT OR IGNORE INTO resource_emails (tenant, value_ci, rid) VALUES (?, ?, ?)",
+        )
+        .and_then(|mut s| s.execute(params![tenant, key, rid]))
+        .map_err(db)?;
     }
     Ok(())
 }
