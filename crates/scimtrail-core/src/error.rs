@@ -5,7 +5,7 @@
 
 use serde_json::{json, Value};
 
-/// The `scimType` keywords of RFC 7644 §3.12 (plus nothing of our own).
+/// The `scimType` keywords of RFC 7644 §3.12 and RFC 9865 §5 (plus nothing of our own).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ScimType {
     InvalidFilter,
@@ -18,6 +18,10 @@ pub enum ScimType {
     InvalidValue,
     InvalidVers,
     Sensitive,
+    /// RFC 9865: the cursor is not one this server issued for this query.
+    InvalidCursor,
+    /// RFC 9865: the cursor was issued too long ago.
+    ExpiredCursor,
 }
 
 impl ScimType {
@@ -33,6 +37,8 @@ impl ScimType {
             ScimType::InvalidValue => "invalidValue",
             ScimType::InvalidVers => "invalidVers",
             ScimType::Sensitive => "sensitive",
+            ScimType::InvalidCursor => "invalidCursor",
+            ScimType::ExpiredCursor => "expiredCursor",
         }
     }
 }

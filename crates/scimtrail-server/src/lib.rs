@@ -90,6 +90,8 @@ pub struct ServerConfig {
     pub record_reads: bool,
     /// With a key, redacted attribute values in event payloads are its HMAC, not a constant.
     pub redaction_key: Option<[u8; 32]>,
+    /// How long a list cursor holds (`cursorTimeout`).
+    pub cursor_timeout: std::time::Duration,
 }
 
 impl Default for ServerConfig {
@@ -115,6 +117,7 @@ impl Default for ServerConfig {
             tail_poll: std::time::Duration::from_secs(2),
             record_reads: true,
             redaction_key: None,
+            cursor_timeout: std::time::Duration::from_secs(scim::CURSOR_TIMEOUT_SECS),
         }
     }
 }
@@ -134,6 +137,9 @@ pub struct AppState {
     pub auth_failures: Arc<floods::AuthFailures>,
     /// Set when the server begins to shut down: live tails end.
     pub closing: Arc<tokio::sync::watch::Sender<bool>>,
+    /// Authenticates list cursors (RFC 9865): derived from the redaction key, so cursors hold
+    /// across restarts, or random for this process without one.
+    pub cursor_key: Arc<[u8; 32]>,
 }
 
 impl AppState {
@@ -145,6 +151,14 @@ impl AppState {
             .chain(config.redact_attributes.iter().cloned())
             .collect();
         let auth_failures = Arc::new(floods::AuthFailures::new(config.auth_failures_per_minute));
+        let cursor_key = {
+            use sha2::Digest;
+            let seed: [u8; 32] = config.redaction_key.unwrap_or_else(rand::random);
+            let mut h = sha2::Sha256::new();
+            h.update(b"scimtrail list cursors\0");
+            h.update(seed);
+            Arc::new(<[u8; 32]>::from(h.finalize()))
+        };
         AppState {
             store,
             registry,
@@ -161,6 +175,7 @@ impl AppState {
             metrics: Arc::default(),
             auth_failures,
             closing: Arc::new(tokio::sync::watch::Sender::new(false)),
+            cursor_key,
         }
     }
 

@@ -243,6 +243,7 @@ async fn user_name_holder(
                 count: 2,
                 with_members: false,
                 sort: None,
+                after: None,
             },
         )
         .await?;

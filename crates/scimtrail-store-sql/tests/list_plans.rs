@@ -38,6 +38,7 @@ fn query(rt: &str, f: &str) -> ListQuery {
         count: 100,
         with_members: false,
         sort: None,
+        after: None,
     }
 }
 

@@ -156,6 +156,7 @@ async fn stored_user_names_are_rekeyed_once() {
                 count: 10,
                 with_members: false,
                 sort: None,
+                after: None,
             },
         )
         .await
@@ -236,6 +237,7 @@ async fn stored_emails_are_indexed_once() {
                 count: 10,
                 with_members: false,
                 sort: None,
+                after: None,
             },
         )
         .await

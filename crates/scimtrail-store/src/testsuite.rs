@@ -418,6 +418,7 @@ async fn list_q(
         count,
         with_members,
         sort: None,
+        after: None,
     };
     store
         .list(tenant, &q)
@@ -1699,6 +1700,28 @@ pub async fn list_filters_agree_with_the_evaluator(store: &dyn Store) {
         let cut: Vec<&str> = want.iter().skip(2).take(4).copied().collect();
         assert_eq!(ids(&page), cut, "page of {rt} filter {f}");
         assert_eq!(page.total, want.len());
+        // And after a position (a cursor), page by page to the end.
+        let mut got: Vec<String> = Vec::new();
+        let mut after = None;
+        loop {
+            let q = ListQuery {
+                resource_type: rt.to_string(),
+                filter: Some(filter(f)),
+                start_index: 1,
+                count: 7,
+                with_members: false,
+                sort: None,
+                after,
+            };
+            let page = store.list(TENANT, &q).await.unwrap();
+            assert_eq!(page.positions.len(), page.items.len());
+            got.extend(page.items.iter().map(|r| r.id.clone()));
+            match page.positions.last() {
+                Some(p) if page.items.len() == 7 => after = Some(*p),
+                _ => break,
+            }
+        }
+        assert_eq!(got, want, "{rt} filter {f} after positions");
     }
     let sorts: &[(&str, Option<&str>, &str)] = &[
         ("User", None, "title"),
@@ -1743,6 +1766,7 @@ pub async fn list_filters_agree_with_the_evaluator(store: &dyn Store) {
                     by: path.clone(),
                     descending,
                 }),
+                after: None,
             };
             let page = store.list(TENANT, &q(1, 1000)).await.unwrap();
             assert_eq!(

@@ -88,6 +88,9 @@ pub struct ListQuery {
     pub with_members: bool,
     /// `sortBy` / `sortOrder`; without it, resources come in the order they were created.
     pub sort: Option<Sort>,
+    /// Without `sort`: the page starts after the resource with this position (a cursor, RFC
+    /// 9865), and `start_index` is ignored. Positions come from [`Page::positions`].
+    pub after: Option<i64>,
 }
 
 /// A list's order (RFC 7644 §3.4.2.3). Ties, and resources without a value, keep the order
@@ -102,6 +105,8 @@ pub struct Sort {
 pub struct Page {
     pub total: usize,
     pub items: Vec<StoredResource>,
+    /// The position of each item in the order of creation, for [`ListQuery::after`].
+    pub positions: Vec<i64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

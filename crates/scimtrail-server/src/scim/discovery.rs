@@ -61,6 +61,15 @@ pub async fn service_provider_config(
         "filter": {"supported": true, "maxResults": MAX_RESULTS},
         "changePassword": {"supported": false},
         "sort": {"supported": true},
+        // RFC 9865 §4.
+        "pagination": {
+            "cursor": true,
+            "index": true,
+            "defaultPaginationMethod": "index",
+            "defaultPageSize": super::params::DEFAULT_COUNT,
+            "maxPageSize": MAX_RESULTS,
+            "cursorTimeout": state.config.cursor_timeout.as_secs(),
+        },
         "etag": {"supported": true},
         "authenticationSchemes": [{
             "type": "oauthbearertoken",

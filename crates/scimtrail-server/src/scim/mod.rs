@@ -1,6 +1,7 @@
 //! SCIM 2.0 endpoints under `/scim/v2`.
 
 mod bulk;
+mod cursor;
 mod discovery;
 mod member_patch;
 pub(crate) mod members;
@@ -40,5 +41,6 @@ pub fn routes() -> Router<AppState> {
         .method_not_allowed_fallback(method_not_allowed)
 }
 pub(crate) use bulk::is_bulk_path;
+pub use cursor::CURSOR_TIMEOUT_SECS;
 pub(crate) use params::QueryParams;
 pub(crate) use write::now as write_now;

@@ -150,9 +150,13 @@ impl View {
 pub struct ListParams {
     pub filter: Option<Filter>,
     pub start_index: usize,
+    /// Whether `startIndex` was sent (it cannot be combined with `cursor`).
+    pub start_given: bool,
     pub count: usize,
     pub view: View,
     pub sort: Option<scimtrail_store::Sort>,
+    /// `cursor` (RFC 9865): empty for the first page of a cursor-paged list.
+    pub cursor: Option<String>,
 }
 
 /// `sortBy` and `sortOrder` (RFC 7644 §3.4.2.3): the order defaults to ascending, and is
@@ -236,6 +240,7 @@ impl ListParams {
         count: Option<i64>,
         view: View,
         sort: Option<scimtrail_store::Sort>,
+        cursor: Option<String>,
     ) -> ScimResult<Self> {
         let filter = match filter.map(str::trim).filter(|f| !f.is_empty()) {
             Some(f) => Some(Filter::parse(f)?),
@@ -244,6 +249,8 @@ impl ListParams {
         Ok(ListParams {
             filter,
             start_index: start.unwrap_or(1).max(1) as usize,
+            start_given: start.is_some(),
+            cursor,
             count: count
                 .unwrap_or(DEFAULT_COUNT as i64)
                 .clamp(0, MAX_RESULTS as i64) as usize,
@@ -260,6 +267,7 @@ impl ListParams {
             n("count")?,
             View::from_query(q)?,
             sort(q.get("sortBy"), q.get("sortOrder"))?,
+            q.get("cursor").map(str::to_string),
         )
     }
 
@@ -296,6 +304,7 @@ impl ListParams {
             number("count", get("count"))?,
             view,
             sort(text("sortBy")?.as_deref(), text("sortOrder")?.as_deref())?,
+            text("cursor")?,
         )
     }
 }

@@ -16,7 +16,7 @@ use serde_json::{json, Value};
 use super::params::{
     check_filter, check_sort, json_body, resource_type, ListParams, QueryParams, View,
 };
-use super::render;
+use super::{cursor, render};
 use crate::context::{classify, EventInfo};
 use crate::error::{ApiError, SCIM_JSON};
 use crate::{AppState, Ctx};
@@ -84,10 +84,83 @@ async fn run_list(
         check_filter(&state.registry, rt, f)?;
     }
     check_sort(&state.registry, rt, p.sort.as_ref())?;
-    let (total, resources) = page_of(state, ctx, rt, &p, p.start_index, p.count).await?;
     let mut info: EventInfo = classify(&ctx.method, &ctx.path);
     info.target.resource_type = Some(rt.name.clone());
-    Ok(list_response(total, p.start_index, resources, info))
+    if let Some(text) = &p.cursor {
+        return cursor_page(state, ctx, rt, &p, text, info).await;
+    }
+    let (total, resources, _) = page_of(state, ctx, rt, &p, p.start_index, p.count, None).await?;
+    Ok(list_response(
+        total,
+        Some(p.start_index),
+        resources,
+        None,
+        info,
+    ))
+}
+
+/// A page of a cursor-paged list (RFC 9865): from the start when the cursor is empty, else
+/// from where the cursor says; `nextCursor` while results remain.
+async fn cursor_page(
+    state: &AppState,
+    ctx: &Ctx,
+    rt: &ResourceType,
+    p: &ListParams,
+    text: &str,
+    info: EventInfo,
+) -> Result<Response, ApiError> {
+    if p.start_given {
+        return Err(ScimError::invalid_value(
+            "'startIndex' and 'cursor' cannot be combined: page by one or the other",
+        )
+        .into());
+    }
+    let filter = p
+        .filter
+        .as_ref()
+        .map(ToString::to_string)
+        .unwrap_or_default();
+    let order = p
+        .sort
+        .as_ref()
+        .map(|s| format!("{} {}", s.by, s.descending))
+        .unwrap_or_default();
+    let query = cursor::fingerprint(&[&ctx.tenant, &rt.name, &filter, &order]);
+    let at = if text.trim().is_empty() {
+        cursor::Cursor {
+            position: match p.sort {
+                None => cursor::Position::After(0),
+                Some(_) => cursor::Position::Offset(0),
+            },
+            seen: 0,
+        }
+    } else {
+        cursor::decode(&state.cursor_key, &query, text)?
+    };
+    let (start, after) = match at.position {
+        cursor::Position::After(rid) => (1, Some(rid)),
+        cursor::Position::Offset(o) => (o + 1, None),
+    };
+    // One more than the page: whether results remain, without counting on `totalResults`
+    // (resources created or deleted between pages move it).
+    let (total, mut resources, positions) =
+        page_of(state, ctx, rt, p, start, p.count + 1, after).await?;
+    let more = resources.len() > p.count;
+    resources.truncate(p.count);
+    let seen = at.seen + resources.len();
+    let next = (more && !resources.is_empty()).then(|| {
+        let position = match (at.position, positions.get(resources.len() - 1)) {
+            (cursor::Position::After(_), Some(rid)) => cursor::Position::After(*rid),
+            _ => cursor::Position::Offset(start - 1 + resources.len()),
+        };
+        cursor::encode(
+            &state.cursor_key,
+            &query,
+            cursor::Cursor { position, seen },
+            state.config.cursor_timeout.as_secs(),
+        )
+    });
+    Ok(list_response(total, None, resources, next, info))
 }
 
 /// Whether `If-None-Match` names `etag` (weak comparison, RFC 7232 §2.3.2) or is `*`.
@@ -108,6 +181,12 @@ pub async fn search_all(
     Extension(ctx): Extension<Arc<Ctx>>,
 ) -> Result<Response, ApiError> {
     let p = ListParams::from_body(&json_body(&ctx)?)?;
+    if p.cursor.is_some() {
+        return Err(ScimError::invalid_value(
+            "cursors page one resource type: use /Users/.search or /Groups/.search",
+        )
+        .into());
+    }
     let mut skip = p.start_index - 1;
     let mut want = p.count;
     let mut total = 0;
@@ -118,14 +197,14 @@ pub async fn search_all(
         }
         // Each resource type's part of the list is in `sortBy` order.
         check_sort(&state.registry, rt, p.sort.as_ref())?;
-        let (t, _) = page_of(&state, &ctx, rt, &p, 1, 0).await?;
+        let (t, _, _) = page_of(&state, &ctx, rt, &p, 1, 0, None).await?;
         total += t;
         if skip >= t {
             skip -= t;
             continue;
         }
         if want > 0 {
-            let (_, items) = page_of(&state, &ctx, rt, &p, skip + 1, want).await?;
+            let (_, items, _) = page_of(&state, &ctx, rt, &p, skip + 1, want, None).await?;
             want -= items.len();
             resources.extend(items);
         }
@@ -133,13 +212,14 @@ pub async fn search_all(
     }
     Ok(list_response(
         total,
-        p.start_index,
+        Some(p.start_index),
         resources,
+        None,
         classify(&ctx.method, &ctx.path),
     ))
 }
 
-/// Total matches and one rendered page of a resource type.
+/// Total matches, one rendered page of a resource type, and the position of each item.
 async fn page_of(
     state: &AppState,
     ctx: &Ctx,
@@ -147,7 +227,8 @@ async fn page_of(
     p: &ListParams,
     start_index: usize,
     count: usize,
-) -> Result<(usize, Vec<Value>), ApiError> {
+    after: Option<i64>,
+) -> Result<(usize, Vec<Value>, Vec<i64>), ApiError> {
     let query = ListQuery {
         resource_type: rt.name.clone(),
         filter: p.filter.clone(),
@@ -155,6 +236,7 @@ async fn page_of(
         count,
         with_members: p.view.wants("members"),
         sort: p.sort.clone(),
+        after,
     };
     let page = state.store.list(&ctx.tenant, &query).await?;
     // Read even when the view leaves `groups` out: `meta.version` covers them.
@@ -172,22 +254,31 @@ async fn page_of(
             render::resource(state, ctx, rt, r, g.as_deref(), &p.view)
         })
         .collect();
-    Ok((page.total, resources))
+    Ok((page.total, resources, page.positions))
 }
 
 fn list_response(
     total: usize,
-    start_index: usize,
+    start_index: Option<usize>,
     resources: Vec<Value>,
+    next_cursor: Option<String>,
     info: EventInfo,
 ) -> Response {
-    let body = json!({
+    let mut body = json!({
         "schemas": [LIST_RESPONSE_SCHEMA],
         "totalResults": total,
-        "startIndex": start_index,
         "itemsPerPage": resources.len(),
-        "Resources": resources,
     });
+    if let Some(o) = body.as_object_mut() {
+        // A cursor-paged answer has no index (RFC 9865 §3.3).
+        if let Some(s) = start_index {
+            o.insert("startIndex".into(), s.into());
+        }
+        if let Some(c) = next_cursor {
+            o.insert("nextCursor".into(), Value::String(c));
+        }
+        o.insert("Resources".into(), Value::Array(resources));
+    }
     let mut resp = (
         [(header::CONTENT_TYPE, HeaderValue::from_static(SCIM_JSON))],
         body.to_string(),

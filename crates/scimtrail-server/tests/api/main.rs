@@ -5,6 +5,7 @@ mod audit;
 mod bulk;
 mod clients;
 mod conditional;
+mod cursors;
 mod discovery;
 mod errors;
 mod groups;

@@ -124,18 +124,6 @@ fn resource_column(resource_type: &str, core_schema: &str, p: &AttrPath) -> Opti
     }
 }
 
-fn query_resources(
-    conn: &Connection,
-    sql: &str,
-    params: &[Param],
-) -> StoreResult<Vec<StoredResource>> {
-    let mut s = conn.prepare_cached(sql).map_err(db)?;
-    let rows = s
-        .query_map(params_from_iter(params.iter()), stored)
-        .map_err(db)?;
-    rows.map(|r| r.map_err(db).and_then(parsed)).collect()
-}
-
 /// The SQL of one page of a list: its `WHERE`, `ORDER BY` and their parameters.
 struct ListSql {
     filter: String,
@@ -154,14 +142,22 @@ impl ListSql {
 
     fn page(&self, q: &ListQuery) -> (String, Vec<Param>) {
         let mut params = self.params.clone();
+        // A cursor's position: the page starts after it, in the order of creation.
+        let (after, offset) = match q.after.filter(|_| q.sort.is_none()) {
+            Some(rid) => {
+                params.push(Param::Int(rid));
+                (" AND rid > ?", 0)
+            }
+            None => ("", q.start_index.max(1) - 1),
+        };
         // The key may appear twice in ORDER BY: its parameters are bound for each.
         params.extend(self.order_params.iter().cloned());
         params.extend(self.order_params.iter().cloned());
         params.push(Param::Int(q.count as i64));
-        params.push(Param::Int((q.start_index.max(1) - 1) as i64));
+        params.push(Param::Int(offset as i64));
         (
             format!(
-                "SELECT {COLUMNS} FROM resources WHERE {} ORDER BY {} LIMIT ? OFFSET ?",
+                "SELECT {COLUMNS}, rid FROM resources WHERE {}{after} ORDER BY {} LIMIT ? OFFSET ?",
                 self.filter, self.order
             ),
             params,
@@ -366,7 +362,22 @@ pub fn list(
         .and_then(|mut s| s.query_row(params_from_iter(count_params.iter()), |r| r.get(0)))
         .map_err(db)?;
     let (page_sql, page_params) = plan.page(q);
-    let mut items = query_resources(conn, &page_sql, &page_params)?;
+    let mut positions = Vec::new();
+    let mut items = {
+        let mut s = conn.prepare_cached(&page_sql).map_err(db)?;
+        let rows = s
+            .query_map(params_from_iter(page_params.iter()), |row| {
+                Ok((stored(row)?, row.get::<_, i64>(6)?))
+            })
+            .map_err(db)?;
+        let mut items = Vec::new();
+        for row in rows {
+            let (r, rid) = row.map_err(db)?;
+            items.push(parsed(r)?);
+            positions.push(rid);
+        }
+        items
+    };
     if q.with_members {
         for r in items.iter_mut() {
             attach_members(conn, tenant, r)?;
@@ -375,6 +386,7 @@ pub fn list(
     Ok(Page {
         total: total as usize,
         items,
+        positions,
     })
 }
 
