@@ -12,7 +12,7 @@ mod repr;
 pub mod testsuite;
 mod types;
 
-pub use repr::{etag, representation, user_groups_json};
+pub use repr::{etag, into_representation, representation, user_groups_json};
 pub use types::*;
 
 use async_trait::async_trait;

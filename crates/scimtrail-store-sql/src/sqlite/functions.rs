@@ -13,7 +13,7 @@ use rusqlite::functions::{Context, FunctionFlags};
 use rusqlite::types::{ToSqlOutput, Value as SqlValue, ValueRef};
 use rusqlite::Connection;
 use scimtrail_core::{AttrPath, Filter, Registry, SortKey};
-use scimtrail_store::{representation, GroupRef, StoredResource};
+use scimtrail_store::{into_representation, GroupRef, StoredResource};
 use serde_json::Value;
 
 type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
@@ -139,5 +139,5 @@ fn row<'r>(
             }
         }
     }
-    Ok(Some((rt, representation(&r, groups.as_deref()))))
+    Ok(Some((rt, into_representation(r, groups.as_deref()))))
 }
