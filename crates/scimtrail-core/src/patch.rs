@@ -127,3 +127,6 @@ fn parse_operation(i: usize, o: &Value) -> ScimResult<PatchOperation> {
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod props;

@@ -75,6 +75,7 @@ macro_rules! __store_checks {
             list_sql_filters,
             list_memory_filters,
             list_filters_agree_with_the_evaluator,
+            list_totals_follow_every_write,
             group_members,
             member_deltas,
             deleting_a_member_writes_its_groups,
@@ -1779,6 +1780,41 @@ pub async fn list_filters_agree_with_the_evaluator(store: &dyn Store) {
             assert_eq!(ids(&page), cut, "page of {rt} sorted by {by}");
         }
     }
+}
+
+/// A list's `total` follows every write, however the store counts (it may remember a count
+/// while nothing changes).
+pub async fn list_totals_follow_every_write(store: &dyn Store) {
+    let total = |rt: &'static str, f: Option<&'static str>| async move {
+        list(store, TENANT, rt, f, 1, 10).await.total
+    };
+    let active = Some("active eq true");
+    let in_g = Some(r#"groups.value eq "g1""#);
+    assert_eq!(total("User", None).await, 0);
+    let mut u = user("a");
+    u["active"] = json!(true);
+    apply(store, create(TENANT, "User", "u1", u.clone())).await;
+    assert_eq!(total("User", None).await, 1);
+    assert_eq!(total("User", active).await, 1);
+    assert_eq!(total("User", active).await, 1, "asked again");
+    u["active"] = json!(false);
+    apply(store, replace(TENANT, "User", "u1", 1, u)).await;
+    assert_eq!(total("User", active).await, 0);
+    assert_eq!(total("User", in_g).await, 0);
+    apply(
+        store,
+        create(TENANT, "Group", "g1", group("G", &[("u1", "User", None)])),
+    )
+    .await;
+    assert_eq!(
+        total("User", in_g).await,
+        1,
+        "a membership is a write of the group"
+    );
+    assert_eq!(total("Group", None).await, 1);
+    delete_member(store, TENANT, "User", "u1", 2).await;
+    assert_eq!(total("User", None).await, 0);
+    assert_eq!(total("User", in_g).await, 0);
 }
 
 pub async fn list_memory_filters(store: &dyn Store) {

@@ -4,6 +4,9 @@ use serde_json::json;
 
 use super::*;
 
+#[path = "props.rs"]
+mod props;
+
 fn parse(v: Value) -> BulkRequest {
     parse_bulk(&v, 100).unwrap()
 }

@@ -40,6 +40,8 @@ pub struct SqliteStore {
     registry: Arc<Registry>,
     /// The most events one page of an event query examines.
     scan_budget: u64,
+    /// Totals of recent list queries while nothing changed (`read::CountCache`).
+    counts: Arc<read::CountCache>,
 }
 
 impl SqliteStore {
@@ -100,6 +102,7 @@ impl SqliteStore {
             reader,
             registry,
             scan_budget: options.scan_budget.unwrap_or(events::SCAN_BUDGET).max(1),
+            counts: Arc::default(),
         })
     }
 
@@ -323,7 +326,10 @@ impl Store for SqliteStore {
     }
     async fn list(&self, tenant: &str, query: &ListQuery) -> StoreResult<Page> {
         let (t, q, reg) = (tenant.to_string(), query.clone(), self.registry.clone());
-        self.reader.run(move |c| read::list(c, &reg, &t, &q)).await
+        let counts = self.counts.clone();
+        self.reader
+            .run(move |c| read::list(c, &reg, &counts, &t, &q))
+            .await
     }
     async fn groups_of(
         &self,

@@ -349,18 +349,60 @@ fn list_sql(registry: &Registry, tenant: &str, q: &ListQuery) -> StoreResult<Lis
     })
 }
 
+/// Totals of recent list queries, each valid while no resource has changed since it was
+/// counted: paging through a broad filter then counts its matches once, not on every page.
+/// The generation is the newest version snapshot's row (every resource write, in any process,
+/// adds one), read before the count, so a count is never filed under a state older than its own.
+#[derive(Default)]
+pub struct CountCache(std::sync::Mutex<HashMap<String, (i64, usize)>>);
+
+impl CountCache {
+    const MAX: usize = 256;
+}
+
+fn generation(conn: &Connection) -> StoreResult<i64> {
+    conn.prepare_cached("SELECT COALESCE(MAX(rowid), 0) FROM resource_versions")
+        .and_then(|mut s| s.query_row([], |r| r.get(0)))
+        .map_err(db)
+}
+
 pub fn list(
     conn: &Connection,
     registry: &Registry,
+    counts: &CountCache,
     tenant: &str,
     q: &ListQuery,
 ) -> StoreResult<Page> {
     let plan = list_sql(registry, tenant, q)?;
     let (count_sql, count_params) = plan.count();
-    let total: i64 = conn
-        .prepare_cached(&count_sql)
-        .and_then(|mut s| s.query_row(params_from_iter(count_params.iter()), |r| r.get(0)))
-        .map_err(db)?;
+    let key = format!("{count_sql}\u{0}{count_params:?}");
+    let now = generation(conn)?;
+    let cached = counts
+        .0
+        .lock()
+        .ok()
+        .and_then(|m| m.get(&key).copied())
+        .filter(|(g, _)| *g == now)
+        .map(|(_, n)| n);
+    let total = match cached {
+        Some(n) => n,
+        None => {
+            let n: i64 = conn
+                .prepare_cached(&count_sql)
+                .and_then(|mut s| s.query_row(params_from_iter(count_params.iter()), |r| r.get(0)))
+                .map_err(db)?;
+            if let Ok(mut m) = counts.0.lock() {
+                if m.len() >= CountCache::MAX {
+                    m.retain(|_, (g, _)| *g == now);
+                    if m.len() >= CountCache::MAX {
+                        m.clear();
+                    }
+                }
+                m.insert(key, (now, n as usize));
+            }
+            n as usize
+        }
+    };
     let (page_sql, page_params) = plan.page(q);
     let mut positions = Vec::new();
     let mut items = {
@@ -384,7 +426,7 @@ pub fn list(
         }
     }
     Ok(Page {
-        total: total as usize,
+        total,
         items,
         positions,
     })
