@@ -1596,6 +1596,11 @@ pub async fn list_filters_agree_with_the_evaluator(store: &dyn Store) {
         )
         .await;
     }
+    // userNames whose uniqueness key differs from their lower case.
+    apply(store, create(TENANT, "User", "u90", user("  Padded  "))).await;
+    let mut lig = user("\u{fb01}nance");
+    lig["title"] = json!("ﬁnance");
+    apply(store, create(TENANT, "User", "u91", lig)).await;
     // A deleted user has left its groups.
     delete_member(store, TENANT, "User", "u00", 1).await;
     // Replaced emails are found by their new values only.
@@ -1642,6 +1647,15 @@ pub async fn list_filters_agree_with_the_evaluator(store: &dyn Store) {
             r#"urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:employeeNumber ge "50""#,
         ),
         ("User", r#"emails.value eq "CÉ1@WORK.ORG""#),
+        ("User", r#"userName eq "padded""#),
+        ("User", r#"userName eq "FINANCE""#),
+        ("User", r#"userName gt "m""#),
+        ("User", r#"userName co "ce ""#),
+        ("User", r#"userName eq "padded" or title eq "zzz""#),
+        ("User", r#"userName eq "FINANCE" or title eq "zzz""#),
+        ("User", r#"userName gt "m" or title eq "zzz""#),
+        ("User", r#"not (userName sw "f") and title pr"#),
+        ("User", r#"title co "fi""#),
         (
             "User",
             r#"emails.value eq "new.address@work.org" or emails.value eq "ann0@home.org""#,
@@ -1737,6 +1751,8 @@ pub async fn list_filters_agree_with_the_evaluator(store: &dyn Store) {
             Some(r#"title pr"#),
             "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:department",
         ),
+        ("User", None, "groups"),
+        ("User", None, "groups.display"),
         ("Group", None, "displayName"),
         ("Group", None, "members"),
     ];

@@ -32,6 +32,8 @@ struct Target<'v, 'a> {
     def: &'a Attribute,
     elements: Vec<&'v Value>,
     leaves: Vec<&'v Value>,
+    /// The core `userName`: compared by its uniqueness key, as the store's index is.
+    user_name: bool,
 }
 
 fn flatten<'v>(v: Option<&'v Value>, out: &mut Vec<&'v Value>) {
@@ -43,6 +45,7 @@ fn flatten<'v>(v: Option<&'v Value>, out: &mut Vec<&'v Value>) {
 }
 
 fn lookup<'v, 'a>(scope: Scope<'a>, obj: &'v Value, p: &AttrPath) -> Option<Target<'v, 'a>> {
+    let mut user_name = false;
     let (top, sub, container) = match scope {
         Scope::Resource(reg, rt) => {
             let r = reg.resolve_parts(rt, p)?;
@@ -51,6 +54,7 @@ fn lookup<'v, 'a>(scope: Scope<'a>, obj: &'v Value, p: &AttrPath) -> Option<Targ
             } else {
                 Some(obj)
             };
+            user_name = !r.in_extension && r.sub.is_none() && r.attr.name == "userName";
             (r.attr, r.sub, container)
         }
         Scope::Element(parent) => {
@@ -86,6 +90,7 @@ fn lookup<'v, 'a>(scope: Scope<'a>, obj: &'v Value, p: &AttrPath) -> Option<Targ
         def,
         elements,
         leaves,
+        user_name,
     })
 }
 
@@ -212,6 +217,22 @@ fn eval(f: &Filter, scope: Scope<'_>, obj: &Value) -> bool {
                 (CompareOp::Eq, CompValue::Null) => !present(),
                 (CompareOp::Ne, CompValue::Null) => present(),
                 (_, CompValue::Null) => false,
+                (_, CompValue::String(b)) if t.user_name => {
+                    // A userName compares by its uniqueness key (PRECIS case mapping, spaces
+                    // folded), as uniqueness and the store's index do, whatever the filter.
+                    let b = crate::username::key(b);
+                    let hit = |op: &CompareOp| {
+                        t.leaves.iter().any(|l| {
+                            l.as_str().is_some_and(|a| {
+                                compare_strings(op, &crate::username::key(a), &b, true)
+                            })
+                        })
+                    };
+                    match op {
+                        CompareOp::Ne => !hit(&CompareOp::Eq),
+                        op => hit(op),
+                    }
+                }
                 (CompareOp::Ne, _) => !t
                     .leaves
                     .iter()

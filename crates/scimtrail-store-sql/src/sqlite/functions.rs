@@ -39,13 +39,13 @@ pub fn extra_for(resource_type: &str, text: &str) -> &'static str {
         // `meta.version` is the ETag, which covers a User's groups.
         "User" if t.contains("groups") || t.contains("version") => {
             "(SELECT json_group_array(json_object('id', m.group_id, 'display', \
-             json_extract(g.data, '$.displayName'))) FROM memberships m \
+             json_extract(g.data, '$.displayName')) ORDER BY g.rid) FROM memberships m \
              JOIN resources g ON g.tenant = m.tenant AND g.id = m.group_id AND g.deleted = 0 \
              WHERE m.tenant = resources.tenant AND m.member_id = resources.id)"
         }
         "Group" if t.contains("members") => {
             "(SELECT json_group_array(json_object('value', m.member_id, 'display', m.display, \
-             'type', m.member_type)) FROM memberships m \
+             'type', m.member_type) ORDER BY m.member_id) FROM memberships m \
              JOIN resources r ON r.tenant = m.tenant AND r.id = m.member_id AND r.deleted = 0 \
              WHERE m.tenant = resources.tenant AND m.group_id = resources.id)"
         }

@@ -73,7 +73,7 @@ fn attach_members(conn: &Connection, tenant: &str, r: &mut StoredResource) -> St
         .prepare_cached(
             "SELECT m.member_id, m.member_type, m.display FROM memberships m \
              JOIN resources r ON r.tenant = m.tenant AND r.id = m.member_id AND r.deleted = 0 \
-             WHERE m.tenant = ? AND m.group_id = ?",
+             WHERE m.tenant = ? AND m.group_id = ? ORDER BY m.member_id",
         )
         .map_err(db)?;
     let rows = s
