@@ -7,38 +7,17 @@ use crate::{GroupRef, StoredResource};
 /// `id` and `meta` around the stored form. `location` is left to the HTTP layer, which knows the
 /// base URL; for filtering it is not needed.
 pub fn representation(r: &StoredResource, groups: Option<&[GroupRef]>) -> Value {
-    let mut obj = Map::new();
-    obj.insert("id".into(), Value::String(r.id.clone()));
-    if let Value::Object(data) = &r.data {
-        for (k, v) in data {
-            obj.insert(k.clone(), v.clone());
-        }
-    }
-    if let Some(groups) = groups {
-        if !groups.is_empty() {
-            obj.insert("groups".into(), user_groups_json(groups, None));
-        }
-    }
-    obj.insert(
-        "meta".into(),
-        json!({
-            "resourceType": r.resource_type,
-            "created": r.created,
-            "lastModified": r.last_modified,
-            "version": etag(r.version, groups),
-        }),
-    );
-    Value::Object(obj)
+    into_representation(r.clone(), groups)
 }
 
 /// [`representation`], taking the stored form instead of copying it (what a filter over many
 /// rows wants: one parse per row and no copy).
 pub fn into_representation(r: StoredResource, groups: Option<&[GroupRef]>) -> Value {
-    let mut obj = match r.data {
-        Value::Object(data) => data,
-        _ => Map::new(),
-    };
+    let mut obj = Map::new();
     obj.insert("id".into(), Value::String(r.id));
+    if let Value::Object(data) = r.data {
+        obj.extend(data);
+    }
     if let Some(groups) = groups {
         if !groups.is_empty() {
             obj.insert("groups".into(), user_groups_json(groups, None));

@@ -592,6 +592,16 @@ pub fn explain(
     let budget = scan_budget.max(q.count as u64 + 1);
     let mut queries = vec![page_query(tenant, &plan, range, q)?];
     queries.extend(edge_query(tenant, &plan, range, q.ascending, budget));
+    out.extend(plan_lines(conn, queries)?);
+    Ok(out)
+}
+
+/// `EXPLAIN QUERY PLAN` of each query, one line per step, in order.
+pub(super) fn plan_lines(
+    conn: &Connection,
+    queries: impl IntoIterator<Item = (String, Vec<Param>)>,
+) -> StoreResult<Vec<String>> {
+    let mut out = vec![];
     for (sql, params) in queries {
         let mut stmt = conn
             .prepare(&format!("EXPLAIN QUERY PLAN {sql}"))

@@ -441,19 +441,7 @@ pub fn explain_list(
     q: &ListQuery,
 ) -> StoreResult<Vec<String>> {
     let plan = list_sql(registry, tenant, q)?;
-    let mut out = Vec::new();
-    for (sql, params) in [plan.count(), plan.page(q)] {
-        let mut stmt = conn
-            .prepare(&format!("EXPLAIN QUERY PLAN {sql}"))
-            .map_err(db)?;
-        let rows = stmt
-            .query_map(params_from_iter(params.iter()), |r| r.get::<_, String>(3))
-            .map_err(db)?;
-        for r in rows {
-            out.push(r.map_err(db)?);
-        }
-    }
-    Ok(out)
+    super::events::plan_lines(conn, [plan.count(), plan.page(q)])
 }
 
 fn ids_json(ids: &[String]) -> String {
