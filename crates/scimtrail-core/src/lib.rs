@@ -38,7 +38,10 @@ pub use json::parse_strict;
 pub use patch::{apply_patch, parse_patch, PatchOp, PatchOperation};
 pub use path::{AttrPath, PatchPath};
 pub use project::{parse_attr_list, project};
-pub use resource::{normalize, Normalized, Secret};
+pub use resource::{
+    has_unique, keep_immutable, normalize, unique_values, Normalized, Secret, UniqueValue,
+};
 pub use schema::{
-    AttrType, Attribute, Mutability, Registry, ResourceType, Returned, Schema, Uniqueness,
+    AttrType, Attribute, DefinitionError, Mutability, Registry, ResourceType, Returned, Schema,
+    Uniqueness,
 };

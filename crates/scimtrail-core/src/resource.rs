@@ -1,5 +1,6 @@
 //! Validation and normalization of client-supplied resources (POST/PUT bodies, PATCH results).
 
+mod stored;
 pub(crate) mod value;
 
 use serde_json::{Map, Value};
@@ -8,6 +9,7 @@ use crate::error::{ScimError, ScimResult};
 use crate::path::{short, AttrPath};
 use crate::schema::{Attribute, Mutability, Registry, ResourceType};
 
+pub use stored::{has_unique, keep_immutable, unique_values, UniqueValue};
 use value::type_error;
 pub use value::Secret;
 pub(crate) use value::{fix_primary, is_absent, is_members, Ctx};

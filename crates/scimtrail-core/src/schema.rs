@@ -4,6 +4,9 @@
 
 mod builtin;
 mod json;
+mod load;
+
+pub use load::DefinitionError;
 
 use std::collections::HashMap;
 
@@ -71,6 +74,12 @@ pub struct Attribute {
     pub returned: Returned,
     pub uniqueness: Uniqueness,
     pub canonical_values: Vec<String>,
+    /// Refuse a value outside `canonical_values` (`invalidValue`). RFC 7643 §7 calls them
+    /// "suggested" values a server "MAY" hold to: the built-in definitions keep them as
+    /// suggestions, since IdPs send types of their own (`"mobile"`, `"other"`, …), while the
+    /// definitions an operator loads are enforced, matched as `caseExact` says and stored in
+    /// their canonical spelling.
+    pub strict_canonical: bool,
     pub reference_types: Vec<String>,
     pub sub_attributes: Vec<Attribute>,
 }
@@ -115,6 +124,22 @@ pub struct ResourceType {
 }
 
 impl ResourceType {
+    /// Whether this type has Group `members` (RFC 7643 §4.2): the built-in Group, the one
+    /// type whose core schema is the Group schema.
+    pub fn has_members(&self) -> bool {
+        self.schema == GROUP_SCHEMA
+    }
+
+    /// Whether this type has the derived, read-only `groups` of RFC 7643 §4.1.2 (the User).
+    pub fn has_groups(&self) -> bool {
+        self.schema == USER_SCHEMA
+    }
+
+    /// The event action `verb` on a resource of this type: `user.create`, `device.delete`.
+    pub fn action(&self, verb: &str) -> String {
+        format!("{}.{verb}", self.name.to_ascii_lowercase())
+    }
+
     /// The extension URN of this resource type equal (case-insensitively) to `urn`, canonically cased.
     pub fn extension(&self, urn: &str) -> Option<&str> {
         self.extensions

@@ -236,6 +236,7 @@ fn datetime_and_integer_types() {
         returned: Returned::Default,
         uniqueness: Uniqueness::None,
         canonical_values: vec![],
+        strict_canonical: false,
         reference_types: vec![],
         sub_attributes: vec![],
     };

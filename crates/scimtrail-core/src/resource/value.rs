@@ -147,6 +147,11 @@ impl Ctx {
             return Ok(None);
         }
         let out = match def.attr_type {
+            AttrType::String if def.strict_canonical && !def.canonical_values.is_empty() => match v
+            {
+                Value::String(s) => Value::String(canonical(def, s, path)?),
+                _ => return Err(type_error(path, "a string")),
+            },
             AttrType::String | AttrType::Reference | AttrType::Binary => match v {
                 Value::String(_) => v.clone(),
                 _ => return Err(type_error(path, "a string")),
@@ -217,6 +222,25 @@ impl Ctx {
             }
         }
         Ok((!out.is_empty()).then_some(Value::Object(out)))
+    }
+}
+
+/// The canonical spelling of `s` among the values `def` allows (compared as `caseExact` says).
+fn canonical(def: &Attribute, s: &str, path: &str) -> ScimResult<String> {
+    let found = if def.case_exact {
+        def.canonical_values.iter().find(|c| *c == s)
+    } else {
+        let lower = s.to_lowercase();
+        def.canonical_values
+            .iter()
+            .find(|c| c.to_lowercase() == lower)
+    };
+    match found {
+        Some(c) => Ok(c.clone()),
+        None => Err(ScimError::invalid_value(format!(
+            "attribute '{path}' must be one of: {}",
+            def.canonical_values.join(", ")
+        ))),
     }
 }
 

@@ -25,6 +25,7 @@ fn a(name: &str, attr_type: AttrType, description: &str) -> Attribute {
         returned: Returned::Default,
         uniqueness: Uniqueness::None,
         canonical_values: Vec::new(),
+        strict_canonical: false,
         reference_types: Vec::new(),
         sub_attributes: Vec::new(),
     }
