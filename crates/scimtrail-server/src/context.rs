@@ -6,7 +6,7 @@ use axum::body::Bytes;
 use scimtrail_audit::{
     diff, format_time, Actor, AuditEvent, Change, Operation, Outcome, Payload, Target,
 };
-use scimtrail_core::ScimError;
+use scimtrail_core::{Registry, ScimError};
 use time::OffsetDateTime;
 
 use serde_json::Value;
@@ -168,7 +168,7 @@ pub(crate) fn redact_changes(state: &AppState, mut changes: Vec<Change>) -> Vec<
 
 /// The resource type and id a SCIM path names, and the default action and SCIM operation of
 /// a request to it — what a failed request's event says.
-pub fn classify(method: &str, path: &str) -> EventInfo {
+pub fn classify(reg: &Registry, method: &str, path: &str) -> EventInfo {
     let mut info = EventInfo {
         action: "request".into(),
         ..Default::default()
@@ -188,21 +188,19 @@ pub fn classify(method: &str, path: &str) -> EventInfo {
                 info.scim = (method == "POST").then(|| "bulk".to_string());
                 return info;
             }
-            let kind = match ty.map(str::to_ascii_lowercase).as_deref() {
-                Some("users") => Some("User"),
-                Some("groups") => Some("Group"),
-                _ => None,
-            };
-            info.target.resource_type = kind.map(str::to_string).or(ty.map(str::to_string));
+            // Only an endpoint names a type here (`/Users`, `/Devices`), not a type's name.
+            let kind = ty
+                .and_then(|t| reg.resource_type(&format!("/{t}")))
+                .filter(|rt| ty.is_some_and(|t| rt.endpoint[1..].eq_ignore_ascii_case(t)));
+            info.target.resource_type = kind.map(|k| k.name.clone()).or(ty.map(str::to_string));
             info.target.id = id.map(str::to_string);
-            let prefix = kind.map(|k| if k == "User" { "user" } else { "group" });
             let search = rest.last() == Some(&".search");
-            let (action, scim) = match (method, id.is_some() && !search, prefix) {
+            let (action, scim) = match (method, id.is_some() && !search, kind) {
                 ("POST", _, _) if search => ("resource.list".to_string(), "search"),
-                ("POST", false, Some(p)) => (format!("{p}.create"), "create"),
-                ("PUT", true, Some(p)) => (format!("{p}.update"), "replace"),
-                ("PATCH", true, Some(p)) => (format!("{p}.update"), "patch"),
-                ("DELETE", true, Some(p)) => (format!("{p}.delete"), "delete"),
+                ("POST", false, Some(k)) => (k.action("create"), "create"),
+                ("PUT", true, Some(k)) => (k.action("update"), "replace"),
+                ("PATCH", true, Some(k)) => (k.action("update"), "patch"),
+                ("DELETE", true, Some(k)) => (k.action("delete"), "delete"),
                 ("GET", true, _) => ("resource.read".into(), "get"),
                 ("GET", false, _) => ("resource.list".into(), "list"),
                 _ => ("request".into(), ""),
@@ -231,11 +229,10 @@ pub fn classify(method: &str, path: &str) -> EventInfo {
                 _ => "request",
             }
             .into();
-            info.target.resource_type = Some(match ty.to_ascii_lowercase().as_str() {
-                "users" | "user" => "User".to_string(),
-                "groups" | "group" => "Group".to_string(),
-                _ => ty.to_string(),
-            });
+            info.target.resource_type = Some(
+                reg.resource_type(ty)
+                    .map_or_else(|| ty.to_string(), |rt| rt.name.clone()),
+            );
             info.target.id = Some(id.to_string());
         }
         ["audit", "v1", "revert"] => info.action = "audit.revert".into(),
@@ -292,6 +289,8 @@ mod tests {
 
     #[test]
     fn classifies_routes() {
+        let reg = Registry::builtin();
+        let classify = |m: &str, p: &str| classify(&reg, m, p);
         let c = classify("POST", "/scim/v2/Users");
         assert_eq!(
             (c.action.as_str(), c.scim.as_deref()),
@@ -312,6 +311,8 @@ mod tests {
             ("bulk", Some("bulk"))
         );
         assert_eq!(classify("GET", "/nope").action, "request");
+        // A type's name is not its endpoint.
+        assert_eq!(classify("POST", "/scim/v2/User").action, "request");
     }
 
     #[test]

@@ -79,7 +79,7 @@ pub(crate) async fn members_at(
     rt: &ResourceType,
     s: &Snapshot,
 ) -> Result<BTreeMap<String, Member>, ApiError> {
-    if rt.name != "Group" || s.record.deleted {
+    if !rt.has_members() || s.record.deleted {
         return Ok(BTreeMap::new());
     }
     Ok(state

@@ -109,7 +109,7 @@ pub async fn record(State(state): State<AppState>, mut req: Request, next: Next)
                 &state,
                 &ctx,
                 scim_response(&err),
-                Some(classify(&method, &path)),
+                Some(classify(&state.registry, &method, &path)),
             )
             .await
         }
@@ -247,7 +247,7 @@ async fn handle(state: AppState, rid: String, req: Request, next: Next) -> Respo
     };
     let resp = match response {
         Err(e) => {
-            let mut info = classify(&ctx.method, &ctx.path);
+            let mut info = classify(&state.registry, &ctx.method, &ctx.path);
             if e.status == 401 || e.detail.contains("Authorization header") {
                 // Past the rate for its address, a failure is answered 429 and only counted:
                 // a summary event records how many there were.
@@ -347,7 +347,7 @@ async fn finish(state: &AppState, ctx: &Ctx, resp: Response, info: Option<EventI
     let (parts, body) = resp.into_parts();
     let info = |parts: &axum::http::response::Parts| {
         info.or_else(|| parts.extensions.get::<EventInfo>().cloned())
-            .unwrap_or_else(|| classify(&ctx.method, &ctx.path))
+            .unwrap_or_else(|| classify(&state.registry, &ctx.method, &ctx.path))
     };
     let mut out = if parts.extensions.get::<crate::tail::Streaming>().is_some() {
         // A live tail: recorded as it starts (who followed the log, with which filter), its
@@ -456,7 +456,7 @@ pub async fn summarise_floods(state: AppState, mut stop: tokio::sync::watch::Rec
             _ = stop.changed() => true,
         };
         for (ip, suppressed, total) in state.auth_failures.drain_due(stopping) {
-            let mut info = classify("", "");
+            let mut info = classify(&state.registry, "", "");
             info.action = "auth.failure.suppressed".into();
             info.detail = Some(format!(
                 "{suppressed} of {total} failed authentications from {ip} in one minute were answered 429 and not recorded one by one"

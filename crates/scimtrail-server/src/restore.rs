@@ -451,7 +451,7 @@ async fn run_restore(
         blocking,
     };
     // Members: those that still exist.
-    if rt.name == "Group" {
+    if rt.has_members() {
         let mut members = members_at(state, ctx, rt, &snap).await?;
         let ids: Vec<String> = members.keys().cloned().collect();
         let known = state.store.lookup(&ctx.tenant, &ids).await?;
@@ -722,7 +722,7 @@ async fn matched_writes(
         ) else {
             return;
         };
-        if e["outcome"]["result"] != "success" || !(ty == "User" || ty == "Group") {
+        if e["outcome"]["result"] != "success" || state.registry.resource_type(ty).is_none() {
             return;
         }
         // History reads name a version too; only writes made one.
@@ -906,7 +906,7 @@ async fn plan_resource(
             set_path(&mut target, path, wanted);
         }
     }
-    if rt.name == "Group" {
+    if rt.has_members() {
         let mut members: BTreeMap<String, Member> = state
             .store
             .members_at(&ctx.tenant, id, base_version)
@@ -1050,7 +1050,7 @@ pub async fn revert(
     // taken back before its holder has let it go, then Groups (undeletes before updates).
     let mut order: Vec<&ResourcePlan> = plans.values().filter(|p| !p.skip).collect();
     order.sort_by_key(|p| {
-        let phase = match (&p.target, p.rt.name == "User", p.undelete) {
+        let phase = match (&p.target, p.rt.has_groups(), p.undelete) {
             (None, _, _) => (0, 0),
             (Some(_), true, _) => (1, user_order.get(&p.id).copied().unwrap_or(0)),
             (Some(_), false, true) => (2, 0),
@@ -1224,7 +1224,7 @@ async fn user_names(
     };
     let mut finals: BTreeMap<String, String> = BTreeMap::new(); // key → id
     let mut after: BTreeMap<String, String> = BTreeMap::new(); // id → id that must go first
-    for p in plans.values().filter(|p| !p.skip && p.rt.name == "User") {
+    for p in plans.values().filter(|p| !p.skip && p.rt.has_groups()) {
         let Some(name) = p.target.as_ref().and_then(name_of) else {
             continue;
         };

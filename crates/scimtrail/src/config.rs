@@ -15,6 +15,15 @@ pub struct DatabaseArg {
     /// Database URL (default sqlite://./scimtrail-data/scimtrail.db, created on first start).
     #[arg(long, env = "SCIMTRAIL_DATABASE")]
     pub database: Option<String>,
+    /// JSON files of custom schemas and resource types (RFC 7643 §6/§7 representations;
+    /// repeat the flag or separate with commas). Give every command the same files as the
+    /// server, so that it knows the same types.
+    #[arg(
+        long = "schema-file",
+        env = "SCIMTRAIL_SCHEMA_FILES",
+        value_delimiter = ','
+    )]
+    pub schema_files: Vec<PathBuf>,
 }
 
 impl DatabaseArg {
@@ -23,6 +32,26 @@ impl DatabaseArg {
             .clone()
             .unwrap_or_else(|| DEFAULT_DATABASE.into())
     }
+
+    /// The built-in schemas and resource types with those of `--schema-file`.
+    pub fn registry(&self) -> anyhow::Result<scimtrail_core::Registry> {
+        load_registry(&self.schema_files)
+    }
+}
+
+/// The built-in registry extended with the definitions in `files`.
+pub fn load_registry(files: &[PathBuf]) -> anyhow::Result<scimtrail_core::Registry> {
+    let mut docs = Vec::with_capacity(files.len());
+    for f in files {
+        let text = std::fs::read_to_string(f)
+            .with_context(|| format!("cannot read schema file {}", f.display()))?;
+        let v: serde_json::Value = serde_json::from_str(&text)
+            .with_context(|| format!("schema file {} is not JSON", f.display()))?;
+        docs.push((f.display().to_string(), v));
+    }
+    scimtrail_core::Registry::builtin()
+        .extend(&docs)
+        .context("invalid schema definition")
 }
 
 #[derive(Args, Debug, Clone)]
@@ -118,6 +147,7 @@ pub struct ServeArgs {
 #[serde(deny_unknown_fields)]
 pub struct FileConfig {
     pub listen: Option<String>,
+    pub schema_files: Option<Vec<PathBuf>>,
     pub database: Option<String>,
     pub base_url: Option<String>,
     pub system_name: Option<String>,
@@ -147,6 +177,7 @@ pub struct FileConfig {
 #[derive(Debug, Clone)]
 pub struct Settings {
     pub listen: String,
+    pub schema_files: Vec<PathBuf>,
     pub database: String,
     pub base_url: Option<String>,
     pub system_name: String,
@@ -272,6 +303,11 @@ impl ServeArgs {
                 .or(file.listen)
                 .unwrap_or_else(|| DEFAULT_LISTEN.into()),
             database,
+            schema_files: if self.db.schema_files.is_empty() {
+                file.schema_files.unwrap_or_default()
+            } else {
+                self.db.schema_files
+            },
             base_url: self.base_url.or(file.base_url),
             system_name,
             max_body_bytes: self

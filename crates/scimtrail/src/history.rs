@@ -17,7 +17,7 @@ use crate::config::DatabaseArg;
 
 #[derive(Args, Debug)]
 pub struct HistoryArgs {
-    /// Users or Groups.
+    /// The resource type, by endpoint or name: Users, Groups, or a custom type (Devices).
     pub resource_type: String,
     pub id: String,
     #[command(flatten)]
@@ -28,7 +28,7 @@ pub struct HistoryArgs {
 
 #[derive(Args, Debug)]
 pub struct RestoreArgs {
-    /// Users or Groups.
+    /// The resource type, by endpoint or name: Users, Groups, or a custom type (Devices).
     pub resource_type: String,
     pub id: String,
     /// The version whose state to write again.
@@ -80,12 +80,13 @@ pub struct RevertArgs {
 
 pub(crate) struct Local {
     app: axum::Router,
+    registry: Arc<scimtrail_core::Registry>,
 }
 
 impl Local {
     pub(crate) async fn open(db: &DatabaseArg) -> anyhow::Result<Local> {
         let url = db.url();
-        let registry = Arc::new(scimtrail_core::Registry::builtin());
+        let registry = Arc::new(db.registry()?);
         let store = scimtrail_store_sql::connect(&url, registry.clone())
             .await
             .with_context(|| {
@@ -104,10 +105,31 @@ impl Local {
             )?),
             ..Default::default()
         };
-        let state = scimtrail_server::AppState::new(store, registry, config);
+        let state = scimtrail_server::AppState::new(store, registry.clone(), config);
         Ok(Local {
             app: scimtrail_server::app(state),
+            registry,
         })
+    }
+
+    /// The endpoint (`Users`, `Devices`) of a resource type named by name or endpoint.
+    fn endpoint(&self, t: &str) -> anyhow::Result<String> {
+        match self.registry.resource_type(t) {
+            Some(rt) => Ok(rt.endpoint.trim_start_matches('/').to_string()),
+            None => {
+                let known: Vec<&str> = self
+                    .registry
+                    .resource_types()
+                    .iter()
+                    .map(|rt| rt.endpoint.trim_start_matches('/'))
+                    .collect();
+                anyhow::bail!(
+                    "unknown resource type {t:?}: known are {} (give custom types' files with \
+                     --schema-file)",
+                    known.join(", ")
+                )
+            }
+        }
     }
 
     pub(crate) async fn call(
@@ -188,17 +210,9 @@ pub(crate) fn print_changes(changes: &Value, indent: &str) {
     }
 }
 
-fn endpoint(t: &str) -> anyhow::Result<&'static str> {
-    match t.to_ascii_lowercase().as_str() {
-        "users" | "user" => Ok("Users"),
-        "groups" | "group" => Ok("Groups"),
-        other => anyhow::bail!("the resource type is Users or Groups, not {other:?}"),
-    }
-}
-
 pub async fn history(a: HistoryArgs) -> anyhow::Result<()> {
-    let ep = endpoint(&a.resource_type)?;
     let local = Local::open(&a.db).await?;
+    let ep = local.endpoint(&a.resource_type)?;
     let mut all = Vec::new();
     let mut cursor: Option<String> = None;
     loop {
@@ -301,8 +315,8 @@ async fn finish(local: Local, path: &str, body: Value, as_json: bool) -> anyhow:
 }
 
 pub async fn restore(a: RestoreArgs) -> anyhow::Result<()> {
-    let ep = endpoint(&a.resource_type)?;
     let local = Local::open(&a.db).await?;
+    let ep = local.endpoint(&a.resource_type)?;
     let mut body = json!({"version": a.version, "dryRun": a.dry_run});
     if let Some(r) = &a.reason {
         body["reason"] = json!(r);

@@ -14,7 +14,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     crate::config::check_base_url(&s.listen, s.base_url.as_deref())?;
     init_logging(s.log_json);
     let registry = Arc::new(
-        scimtrail_core::Registry::builtin()
+        crate::config::load_registry(&s.schema_files)?
             .with_max_values(s.max_values)
             .with_max_filter_terms(s.max_filter_terms),
     );

@@ -138,7 +138,7 @@ pub async fn bulk(
         .into_response();
     resp.extensions_mut().insert(EventInfo {
         detail: Some(detail),
-        ..classify("POST", "/scim/v2/Bulk")
+        ..classify(&state.registry, "POST", "/scim/v2/Bulk")
     });
     resp.extensions_mut().insert(EventId(event_id));
     Ok(resp)
@@ -272,7 +272,7 @@ async fn run(
         .extensions
         .get::<EventInfo>()
         .cloned()
-        .unwrap_or_else(|| classify(&ctx.method, &ctx.path));
+        .unwrap_or_else(|| classify(&state.registry, &ctx.method, &ctx.path));
     if info.action == "bulk" {
         // An operation naming `/Bulk` (refused): only the Bulk itself is a `bulk` event.
         info.action = "request".into();

@@ -68,7 +68,7 @@ fn listed(v: &Value) -> Option<Vec<(String, Option<String>)>> {
 
 /// The operations as member operations, when every one of them is one.
 pub fn member_ops(rt: &ResourceType, ops: &[PatchOperation]) -> Option<Vec<MemberOp>> {
-    if rt.name != "Group" || ops.is_empty() {
+    if !rt.has_members() || ops.is_empty() {
         return None;
     }
     ops.iter()

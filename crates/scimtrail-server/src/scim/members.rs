@@ -29,7 +29,7 @@ pub async fn resolve(
     self_id: Option<&str>,
     data: &mut Value,
 ) -> Result<Vec<String>, ApiError> {
-    if rt.name != "Group" {
+    if !rt.has_members() {
         return Ok(vec![]);
     }
     let Some(members) = data.get_mut("members").and_then(Value::as_array_mut) else {

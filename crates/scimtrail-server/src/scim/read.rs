@@ -36,7 +36,7 @@ pub async fn get_one(
         .ok_or_else(|| ScimError::not_found(format!("{} {id} not found", rt.name)))?;
     let groups = render::user_groups(&state, &ctx, rt, &r.id).await?;
     let headers = render::resource_headers(&ctx, rt, &r, groups.as_deref(), false);
-    let mut info = classify(&ctx.method, &ctx.path);
+    let mut info = classify(&state.registry, &ctx.method, &ctx.path);
     info.target = render::target(rt, &r, Some(r.version), Some(r.version));
     if let Some(tag) = headers
         .get(header::ETAG)
@@ -84,7 +84,7 @@ async fn run_list(
         check_filter(&state.registry, rt, f)?;
     }
     check_sort(&state.registry, rt, p.sort.as_ref())?;
-    let mut info: EventInfo = classify(&ctx.method, &ctx.path);
+    let mut info: EventInfo = classify(&state.registry, &ctx.method, &ctx.path);
     info.target.resource_type = Some(rt.name.clone());
     if let Some(text) = &p.cursor {
         return cursor_page(state, ctx, rt, &p, text, info).await;
@@ -215,7 +215,7 @@ pub async fn search_all(
         Some(p.start_index),
         resources,
         None,
-        classify(&ctx.method, &ctx.path),
+        classify(&state.registry, &ctx.method, &ctx.path),
     ))
 }
 
@@ -240,7 +240,7 @@ async fn page_of(
     };
     let page = state.store.list(&ctx.tenant, &query).await?;
     // Read even when the view leaves `groups` out: `meta.version` covers them.
-    let mut groups = if rt.name == "User" && !page.items.is_empty() {
+    let mut groups = if rt.has_groups() && !page.items.is_empty() {
         let ids: Vec<String> = page.items.iter().map(|r| r.id.clone()).collect();
         state.store.groups_of(&ctx.tenant, &ids).await?
     } else {

@@ -37,13 +37,16 @@ pub fn resource(
                     .and_then(Value::as_str)
                     .unwrap_or_default()
                     .to_string();
-                let endpoint = match m.get("type").and_then(Value::as_str) {
-                    Some("User") => "Users",
-                    _ => "Groups",
-                };
+                // A member or group is a User or a Group; a Group unless it says otherwise.
+                let endpoint = m
+                    .get("type")
+                    .and_then(Value::as_str)
+                    .and_then(|t| state.registry.resource_type(t))
+                    .or_else(|| state.registry.resource_type("Group"))
+                    .map_or("/Groups", |t| t.endpoint.as_str());
                 m.insert(
                     "$ref".into(),
-                    Value::String(format!("{}/{endpoint}/{id}", ctx.scim_base)),
+                    Value::String(format!("{}{endpoint}/{id}", ctx.scim_base)),
                 );
             }
         }
@@ -99,7 +102,7 @@ pub async fn user_groups(
     rt: &ResourceType,
     id: &str,
 ) -> Result<Option<Vec<GroupRef>>, crate::error::ApiError> {
-    if rt.name != "User" {
+    if !rt.has_groups() {
         return Ok(None);
     }
     let ids = [id.to_string()];

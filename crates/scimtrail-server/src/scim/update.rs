@@ -7,7 +7,7 @@ use axum::extract::State;
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::Response;
 use axum::Extension;
-use scimtrail_core::{apply_patch, normalize, parse_patch, ResourceType};
+use scimtrail_core::{apply_patch, keep_immutable, normalize, parse_patch, ResourceType};
 use scimtrail_store::MemberDelta;
 use serde_json::Value;
 
@@ -99,7 +99,7 @@ async fn update(
     // A PATCH of a large Group answers 204 unless the client asks for the resource (RFC 7644
     // §3.5.2), so that its member list is never read just to answer. One that leaves members
     // alone (Okta renames on every membership push) does not load them at all.
-    let group_patch = rt.name == "Group" && matches!(how, Update::Patch(_));
+    let group_patch = rt.has_members() && matches!(how, Update::Patch(_));
     let wants_body = !group_patch || answers_with_body(state, ctx, &q, id).await?;
     let light = match &how {
         Update::Patch(ops) if group_patch => !touches_members(ops),
@@ -136,6 +136,8 @@ async fn update(
             .await?
         };
         let mut data = norm.resource;
+        let replace = matches!(how, Update::Replace(_));
+        keep_immutable(&state.registry, rt, &current.data, &mut data, replace)?;
         let unknown = resolve(state, ctx, rt, Some(id), &mut data).await?;
         let changed = changes(state, Some(&current.data), Some(&data), &norm.secrets);
         let data_changed = differs(&data, &current.data);
@@ -195,22 +197,22 @@ pub(super) fn update_action(
     new: &Value,
     changed: &[scimtrail_audit::Change],
 ) -> String {
-    if rt.name == "User" {
-        let active = |v: &Value| v.get("active").and_then(Value::as_bool);
-        return match (active(old), active(new)) {
-            (Some(true) | None, Some(false)) => "user.deactivate",
-            (Some(false), Some(true)) => "user.reactivate",
-            _ => "user.update",
-        }
-        .into();
+    // Any type with a boolean `active` (the User; a custom Device may have one too).
+    let active = |v: &Value| v.get("active").and_then(Value::as_bool);
+    match (active(old), active(new)) {
+        (Some(true) | None, Some(false)) => return rt.action("deactivate"),
+        (Some(false), Some(true)) => return rt.action("reactivate"),
+        _ => {}
     }
     let member = |c: &&scimtrail_audit::Change| c.path == "members";
-    if !changed.is_empty() && changed.iter().all(|c| member(&c) && c.op == "add") {
-        "group.member.add".into()
-    } else if !changed.is_empty() && changed.iter().all(|c| member(&c) && c.op == "remove") {
-        "group.member.remove".into()
+    if !rt.has_members() || changed.is_empty() {
+        rt.action("update")
+    } else if changed.iter().all(|c| member(&c) && c.op == "add") {
+        rt.action("member.add")
+    } else if changed.iter().all(|c| member(&c) && c.op == "remove") {
+        rt.action("member.remove")
     } else {
-        "group.update".into()
+        rt.action("update")
     }
 }
 

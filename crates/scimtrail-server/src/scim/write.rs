@@ -26,14 +26,6 @@ pub(crate) fn now() -> String {
     format_time(time::OffsetDateTime::now_utc())
 }
 
-pub(super) fn prefix(rt: &ResourceType) -> &'static str {
-    if rt.name == "Group" {
-        "group"
-    } else {
-        "user"
-    }
-}
-
 /// `If-Match` as a version number; `*` matches any.
 pub(super) fn if_match(headers: &HeaderMap) -> Result<Option<Vec<i64>>, ScimError> {
     let Some(v) = headers.get(header::IF_MATCH).and_then(|v| v.to_str().ok()) else {
@@ -89,7 +81,7 @@ pub async fn create(
         data,
     };
     let info = EventInfo {
-        action: format!("{}.create", prefix(rt)),
+        action: rt.action("create"),
         scim: Some("create".into()),
         target: render::target(rt, &r, None, Some(1)),
         changes: changes(&state, None, Some(&r.data), &norm.secrets),
@@ -201,7 +193,7 @@ async fn delete_once(
     let version = current.version + 1;
     let time = now();
     let info = EventInfo {
-        action: format!("{}.delete", prefix(rt)),
+        action: rt.action("delete"),
         scim: Some("delete".into()),
         target: render::target(rt, &current, Some(current.version), Some(version)),
         changes: changes(state, Some(&current.data), None, &[]),

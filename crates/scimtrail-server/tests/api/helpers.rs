@@ -68,9 +68,14 @@ pub async fn spawn_app() -> TestApp {
 }
 
 pub async fn spawn_with(config: ServerConfig) -> TestApp {
+    spawn_with_registry(config, Registry::builtin()).await
+}
+
+/// A server that knows the schemas and resource types of `registry`.
+pub async fn spawn_with_registry(config: ServerConfig, registry: Registry) -> TestApp {
     let dir = tempfile::tempdir().unwrap();
     let url = format!("sqlite://{}/scimtrail.db", dir.path().display());
-    let registry = Arc::new(Registry::builtin());
+    let registry = Arc::new(registry);
     let store = scimtrail_store_sql::connect(&url, registry.clone())
         .await
         .unwrap();

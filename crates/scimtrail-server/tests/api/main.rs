@@ -6,6 +6,7 @@ mod bulk;
 mod clients;
 mod conditional;
 mod cursors;
+mod custom;
 mod discovery;
 mod errors;
 mod groups;

@@ -95,7 +95,7 @@ impl SqliteStore {
             .map_err(|e| StoreError::Backend(e.to_string()))??;
         }
         let reader = pool::ReadPool::new(&path, 8, registry.clone());
-        let committer = writer::Writer::start(&path, options)?;
+        let committer = writer::Writer::start(&path, options, registry.clone())?;
         Ok(SqliteStore {
             writer,
             committer,

@@ -6,6 +6,7 @@ use std::collections::HashMap;
 use rusqlite::{params, Connection, OptionalExtension};
 use scimtrail_audit::commitment::new_salt;
 use scimtrail_audit::{seal, AuditEvent, Sealed};
+use scimtrail_core::Registry;
 use scimtrail_store::{Member, MemberDelta, ResourceWrite, StoreError, StoreResult, WriteKind};
 use serde_json::Value;
 
@@ -25,6 +26,7 @@ pub fn write_all(
     head: Option<AuditEvent>,
     writes: Vec<(ResourceWrite, AuditEvent)>,
     seq: i64,
+    reg: &Registry,
 ) -> StoreResult<Vec<AuditEvent>> {
     let mut deleted = Vec::new();
     let mut out = Vec::with_capacity(writes.len() + 1);
@@ -35,7 +37,7 @@ pub fn write_all(
         if w.kind == WriteKind::Delete {
             deleted.push((w.tenant.clone(), w.id.clone(), w.new_version));
         }
-        out.push(write(conn, w, e, seq + out.len() as i64)?);
+        out.push(write(conn, w, e, seq + out.len() as i64, reg)?);
     }
     for (tenant, id, version) in deleted {
         let still_member = conn
@@ -57,12 +59,79 @@ pub fn write_all(
     Ok(out)
 }
 
+/// Keep `resource_unique` equal to the unique values of the resource's new state: none once
+/// deleted. A value another resource holds refuses the write (`Uniqueness`). The User's
+/// userName is left to its own column. Types without such attributes cost nothing here.
+fn index_unique(
+    conn: &Connection,
+    reg: &Registry,
+    w: &ResourceWrite,
+    data: &Value,
+) -> StoreResult<()> {
+    let Some(rt) = reg.resource_type(&w.resource_type) else {
+        return Ok(());
+    };
+    if !scimtrail_core::has_unique(reg, rt) {
+        return Ok(());
+    }
+    if w.kind != WriteKind::Create {
+        conn.prepare_cached("DELETE FROM resource_unique WHERE tenant = ? AND id = ?")
+            .and_then(|mut s| s.execute(params![w.tenant, w.id]))
+            .map_err(db)?;
+    }
+    if w.kind == WriteKind::Delete {
+        return Ok(());
+    }
+    let values = scimtrail_core::unique_values(reg, rt, data);
+    for v in values
+        .iter()
+        .filter(|v| !(rt.has_groups() && v.attribute == "userName"))
+    {
+        let inserted = conn
+            .prepare_cached(
+                "INSERT INTO resource_unique (tenant, scope, attr, key, id) VALUES (?, ?, ?, ?, ?)",
+            )
+            .and_then(|mut s| {
+                s.execute(params![
+                    w.tenant,
+                    v.scope.as_deref().unwrap_or(""),
+                    v.attribute,
+                    v.key,
+                    w.id
+                ])
+            });
+        match inserted {
+            Err(e) if is_unique_violation(&e) || is_primary_key_violation(&e) => {
+                return Err(StoreError::Uniqueness(format!(
+                    "{} is already taken{}",
+                    v.attribute,
+                    if v.scope.is_none() {
+                        " (unique across every resource type)"
+                    } else {
+                        ""
+                    }
+                )))
+            }
+            other => {
+                other.map_err(db)?;
+            }
+        }
+    }
+    Ok(())
+}
+
+fn is_primary_key_violation(e: &rusqlite::Error) -> bool {
+    matches!(e, rusqlite::Error::SqliteFailure(f, _)
+        if f.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_PRIMARYKEY)
+}
+
 /// Apply `w` and append its event at `seq`.
 fn write(
     conn: &Connection,
     w: ResourceWrite,
     event: AuditEvent,
     seq: i64,
+    reg: &Registry,
 ) -> StoreResult<AuditEvent> {
     let current: Option<(i64, i64, String)> = conn
         .prepare_cached(
@@ -167,6 +236,7 @@ fn write(
             db(e)
         });
     }
+    index_unique(conn, reg, &w, &data)?;
     if w.resource_type == "User" {
         index_emails(
             conn,

@@ -20,6 +20,7 @@
 //! hand-off between threads (an async driver pays a channel round trip per statement), which was
 //! the main cost of a write. Reads stay on the async reader pool and never wait for the writer.
 
+use scimtrail_core::Registry;
 use std::path::Path;
 use std::time::Duration;
 
@@ -148,7 +149,11 @@ pub struct Writer {
 
 impl Writer {
     /// Open the writer connection on an existing, migrated database and start its thread.
-    pub fn start(path: &Path, options: &SqliteOptions) -> StoreResult<Self> {
+    pub fn start(
+        path: &Path,
+        options: &SqliteOptions,
+        registry: std::sync::Arc<scimtrail_core::Registry>,
+    ) -> StoreResult<Self> {
         let conn = Connection::open(path).map_err(db)?;
         conn.busy_timeout(Duration::from_secs(10)).map_err(db)?;
         let sync = match options.durability {
@@ -177,7 +182,7 @@ impl Writer {
         let counted = stats.clone();
         std::thread::Builder::new()
             .name("scimtrail-writer".into())
-            .spawn(move || run(conn, rx, durability, &published, &counted))
+            .spawn(move || run(conn, rx, durability, &published, &counted, &registry))
             .map_err(|e| StoreError::Backend(format!("cannot start the writer thread: {e}")))?;
         Ok(Writer { queue, size, stats })
     }
@@ -231,6 +236,7 @@ fn run(
     durability: Durability,
     size: &tokio::sync::watch::Sender<u64>,
     stats: &BatchStats,
+    reg: &Registry,
 ) {
     let mut held: Option<Pending> = None;
     loop {
@@ -274,7 +280,7 @@ fn run(
         stats.add(batch.len());
         // A panic inside one batch must not stop every later write: its transaction rolls back
         // as the stack unwinds, its submitters get an error, and the thread goes on.
-        let run = std::panic::AssertUnwindSafe(|| commit_batch(&mut conn, batch));
+        let run = std::panic::AssertUnwindSafe(|| commit_batch(&mut conn, batch, reg));
         if std::panic::catch_unwind(run).is_err() {
             tracing::error!("a write batch panicked and was rolled back");
             if !conn.is_autocommit() {
@@ -300,10 +306,10 @@ fn sign_checkpoint(
 }
 
 /// Run one job from `seq` on; answers its output and how many `seq`s it used.
-fn exec(conn: &Connection, job: Job, seq: i64) -> StoreResult<(Output, i64)> {
+fn exec(conn: &Connection, job: Job, seq: i64, reg: &Registry) -> StoreResult<(Output, i64)> {
     match job {
         Job::Write(head, writes) => {
-            let events = write::write_all(conn, head, writes, seq)?;
+            let events = write::write_all(conn, head, writes, seq, reg)?;
             let used = events.len() as i64;
             Ok((Output::Events(events), used))
         }
@@ -388,12 +394,13 @@ fn run_group(
     copies: Vec<Job>,
     next: &mut i64,
     outputs: &mut Vec<Output>,
+    reg: &Registry,
 ) -> Result<Option<usize>, String> {
     let sp = tx.savepoint().map_err(|e| e.to_string())?;
     let mut seq = *next;
     let mut done = Vec::with_capacity(copies.len());
     for (k, job) in copies.into_iter().enumerate() {
-        match exec(&sp, job, seq) {
+        match exec(&sp, job, seq, reg) {
             Ok((out, used)) => {
                 seq += used;
                 done.push(out);
@@ -413,7 +420,7 @@ fn run_group(
     Ok(None)
 }
 
-fn commit_batch(conn: &mut Connection, batch: Vec<Pending>) {
+fn commit_batch(conn: &mut Connection, batch: Vec<Pending>, reg: &Registry) {
     let mut answers: Vec<Answer> = Vec::with_capacity(batch.len());
     let mut jobs = std::collections::VecDeque::from(batch);
     // `Err` carries why the whole transaction is gone: then nothing of the batch committed.
@@ -434,7 +441,7 @@ fn commit_batch(conn: &mut Connection, batch: Vec<Pending>) {
             if copies.len() > 1 {
                 let n = copies.len();
                 let mut outputs = Vec::with_capacity(n);
-                match run_group(&mut tx, copies, &mut next, &mut outputs)? {
+                match run_group(&mut tx, copies, &mut next, &mut outputs, reg)? {
                     None => {
                         for out in outputs {
                             let Some(p) = jobs.pop_front() else { break };
@@ -457,7 +464,7 @@ fn commit_batch(conn: &mut Connection, batch: Vec<Pending>) {
             let result = {
                 // Dropping the savepoint without `commit` rolls this job back alone.
                 match tx.savepoint() {
-                    Ok(sp) => match exec(&sp, job, next) {
+                    Ok(sp) => match exec(&sp, job, next, reg) {
                         Ok((out, used)) => sp.commit().map(|()| (out, used)).map_err(db),
                         Err(e) => Err(e),
                     },

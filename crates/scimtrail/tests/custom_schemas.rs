@@ -1,0 +1,199 @@
+//! Custom schemas and resource types named in the config file (issue #8, item 5): the real
+//! binary serves them with no code change, the operator's commands know them given the same
+//! files, and a broken definition stops the server at start with a message that says where.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::process::Command;
+
+use serde_json::{json, Value};
+
+fn example(name: &str) -> String {
+    format!(
+        "{}/../../examples/schemas/{name}",
+        env!("CARGO_MANIFEST_DIR")
+    )
+}
+
+fn cli(args: &[&str]) -> (i32, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_scimtrail"))
+        .args(args)
+        .env("USER", "ops-alice")
+        .env_remove("SCIMTRAIL_DATABASE")
+        .env_remove("SCIMTRAIL_SCHEMA_FILES")
+        .env_remove("SCIMTRAIL_CONFIG")
+        .output()
+        .unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[tokio::test]
+async fn the_config_file_names_the_schema_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("scimtrail.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "schema_files = [{:?}, {:?}]\n",
+            example("device.json"),
+            example("badge-extension.json")
+        ),
+    )
+    .unwrap();
+    let server = common::start(
+        dir.path(),
+        &[("SCIMTRAIL_CONFIG", config.to_str().unwrap())],
+    );
+    let client = common::client();
+    let send = |m: reqwest::Method, path: &str, body: Option<Value>| {
+        let mut r = client
+            .request(m, server.url(path))
+            .bearer_auth(common::TOKEN)
+            .header("content-type", "application/scim+json");
+        if let Some(b) = body {
+            r = r.body(b.to_string());
+        }
+        r.send()
+    };
+    let r = send(
+        reqwest::Method::POST,
+        "/scim/v2/Devices",
+        Some(json!({"serialNumber": "SN-42", "displayName": "lab printer"})),
+    )
+    .await
+    .unwrap();
+    assert_eq!(r.status(), 201);
+    let created: Value = r.json().await.unwrap();
+    let id = created["id"].as_str().unwrap().to_string();
+    let r = send(
+        reqwest::Method::PATCH,
+        &format!("/scim/v2/Devices/{id}"),
+        Some(
+            json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+                    "Operations": [{"op": "replace", "path": "displayName", "value": "hall"}]}),
+        ),
+    )
+    .await
+    .unwrap();
+    assert_eq!(r.status(), 200);
+    let r = send(
+        reqwest::Method::GET,
+        "/audit/v1/events?filter=target.type%20eq%20%22Device%22&sortOrder=ascending",
+        None,
+    )
+    .await
+    .unwrap();
+    let events: Value = r.json().await.unwrap();
+    let actions: Vec<&str> = events["Resources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["action"].as_str().unwrap())
+        .collect();
+    assert_eq!(actions, ["device.create", "device.update"], "{events}");
+
+    // The operator's history and restore know the type when given the same files.
+    let db = format!("sqlite://{}/scimtrail.db", dir.path().display());
+    let files = format!(
+        "{},{}",
+        example("device.json"),
+        example("badge-extension.json")
+    );
+    let (code, out, err) = cli(&[
+        "history",
+        "Devices",
+        &id,
+        "--database",
+        &db,
+        "--schema-file",
+        &files,
+    ]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("hall"), "{out}");
+    let (code, out, err) = cli(&[
+        "restore",
+        "Devices",
+        &id,
+        "--version",
+        "1",
+        "--reason",
+        "undo rename",
+        "--database",
+        &db,
+        "--schema-file",
+        &files,
+    ]);
+    assert_eq!(code, 0, "{err}{out}");
+    let r = send(
+        reqwest::Method::GET,
+        &format!("/scim/v2/Devices/{id}"),
+        None,
+    )
+    .await
+    .unwrap();
+    let now: Value = r.json().await.unwrap();
+    assert_eq!(now["displayName"], "lab printer");
+    assert_eq!(now["serialNumber"], "SN-42");
+    // Without them, the type is unknown to the command, and it says so.
+    let (code, _, err) = cli(&["history", "Devices", &id, "--database", &db]);
+    assert_ne!(code, 0);
+    assert!(err.contains("Devices"), "{err}");
+    server.terminate();
+}
+
+#[test]
+fn a_broken_definition_stops_the_server_and_says_where() {
+    let dir = tempfile::tempdir().unwrap();
+    let bad = dir.path().join("bad.json");
+    std::fs::write(
+        &bad,
+        json!({"id": "urn:example:Thing", "attributes": [
+            {"name": "size", "type": "integr"}
+        ]})
+        .to_string(),
+    )
+    .unwrap();
+    let db = format!("sqlite://{}/s.db", dir.path().display());
+    let (code, _, err) = cli(&[
+        "serve",
+        "--listen",
+        "127.0.0.1:0",
+        "--database",
+        &db,
+        "--schema-file",
+        bad.to_str().unwrap(),
+    ]);
+    assert_ne!(code, 0);
+    assert!(err.contains("bad.json"), "{err}");
+    assert!(err.contains("urn:example:Thing.size"), "{err}");
+    assert!(err.contains("integr"), "{err}");
+    let missing = dir.path().join("missing.json");
+    let (code, _, err) = cli(&[
+        "serve",
+        "--listen",
+        "127.0.0.1:0",
+        "--database",
+        &db,
+        "--schema-file",
+        missing.to_str().unwrap(),
+    ]);
+    assert_ne!(code, 0);
+    assert!(err.contains("missing.json"), "{err}");
+    std::fs::write(&bad, "{not json").unwrap();
+    let (code, _, err) = cli(&[
+        "serve",
+        "--listen",
+        "127.0.0.1:0",
+        "--database",
+        &db,
+        "--schema-file",
+        bad.to_str().unwrap(),
+    ]);
+    assert_ne!(code, 0);
+    assert!(err.contains("not JSON"), "{err}");
+}
