@@ -37,7 +37,7 @@ pub use filter::{sort_key, CompValue, CompareOp, Filter, SortKey};
 pub use json::parse_strict;
 pub use patch::{apply_patch, parse_patch, PatchOp, PatchOperation};
 pub use path::{AttrPath, PatchPath};
-pub use project::{parse_attr_list, project};
+pub use project::{parse_attr_list, project, project_write};
 pub use resource::{
     has_unique, keep_immutable, normalize, unique_values, Normalized, Secret, UniqueValue,
 };

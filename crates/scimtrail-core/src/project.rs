@@ -97,6 +97,9 @@ struct Projector<'a> {
     only: bool,
     attributes: Vec<Sel>,
     excluded: Vec<Sel>,
+    /// What the client's write specified: `returned: request` attributes among them are
+    /// returned by default (RFC 7643 §7).
+    specified: Vec<Sel>,
     reg: &'a Registry,
 }
 
@@ -126,12 +129,18 @@ impl Projector<'_> {
             }
         } else {
             let (whole, subs) = named(&self.excluded, schema, &lname);
-            if whole || def.returned == Returned::Request {
+            let (given, given_subs) = named(&self.specified, schema, &lname);
+            let asked = given || !given_subs.is_empty();
+            if whole || (def.returned == Returned::Request && !asked) {
                 return None;
             }
             filter_subs(def, v, &|s| {
+                let n = s.name.to_ascii_lowercase();
                 s.returned == Returned::Always
-                    || (base(s) && !subs.contains(&s.name.to_ascii_lowercase()))
+                    || (base(s) && !subs.contains(&n))
+                    || (s.returned == Returned::Request
+                        && (given || given_subs.contains(&n))
+                        && !subs.contains(&n))
             })
         }
     }
@@ -158,6 +167,20 @@ pub fn project(
     attributes: &[AttrPath],
     excluded: &[AttrPath],
 ) -> Value {
+    project_write(reg, rt, resource, attributes, excluded, &[])
+}
+
+/// [`project`] for the answer to a POST, PUT or PATCH: the `returned: request` attributes
+/// the write `specified` are returned too, as RFC 7643 §7 says ("returned in response to any
+/// PUT, POST, or PATCH operations if the attribute was specified by the client").
+pub fn project_write(
+    reg: &Registry,
+    rt: &ResourceType,
+    resource: &Value,
+    attributes: &[AttrPath],
+    excluded: &[AttrPath],
+    specified: &[AttrPath],
+) -> Value {
     let Value::Object(obj) = resource else {
         return resource.clone();
     };
@@ -165,6 +188,7 @@ pub fn project(
         only: !attributes.is_empty(),
         attributes: resolve_list(reg, rt, attributes),
         excluded: resolve_list(reg, rt, excluded),
+        specified: resolve_list(reg, rt, specified),
         reg,
     };
     let core = rt.schema.to_ascii_lowercase();

@@ -108,10 +108,12 @@ impl QueryParams {
 }
 
 /// `attributes` / `excludedAttributes`.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 pub struct View {
     pub attributes: Vec<AttrPath>,
     pub excluded: Vec<AttrPath>,
+    /// In the answer to a write: what it specified (see [`scimtrail_core::project_write`]).
+    pub specified: Vec<AttrPath>,
 }
 
 impl View {
@@ -125,7 +127,33 @@ impl View {
                 .map(parse_attr_list)
                 .transpose()?
                 .unwrap_or_default(),
+            specified: Vec::new(),
         })
+    }
+
+    /// This view for the answer to a write that specified the attributes of `data` (a POST
+    /// or PUT body in stored form) or, for a PATCH, those in `changes`.
+    pub fn of_write(
+        mut self,
+        data: Option<&serde_json::Value>,
+        changes: &[scimtrail_audit::Change],
+    ) -> Self {
+        let mut paths = Vec::new();
+        if let Some(obj) = data.and_then(serde_json::Value::as_object) {
+            for (k, v) in obj.iter().filter(|(k, _)| *k != "schemas") {
+                match v.as_object().filter(|_| k.contains(':')) {
+                    Some(ext) => paths.extend(ext.keys().map(|a| AttrPath {
+                        urn: Some(k.clone()),
+                        name: a.clone(),
+                        sub: None,
+                    })),
+                    None => paths.push(AttrPath::simple(k)),
+                }
+            }
+        }
+        paths.extend(changes.iter().filter_map(|c| AttrPath::parse(&c.path).ok()));
+        self.specified = paths;
+        self
     }
     pub fn from_query(q: &QueryParams) -> ScimResult<Self> {
         View::new(q.get("attributes"), q.get("excludedAttributes"))

@@ -2,7 +2,7 @@
 
 use axum::http::{header, HeaderMap, HeaderValue};
 use scimtrail_audit::Target;
-use scimtrail_core::{project, ResourceType};
+use scimtrail_core::{project_write, ResourceType};
 use scimtrail_store::{representation, GroupRef, StoredResource};
 use serde_json::Value;
 
@@ -51,7 +51,14 @@ pub fn resource(
             }
         }
     }
-    project(&state.registry, rt, &v, &view.attributes, &view.excluded)
+    project_write(
+        &state.registry,
+        rt,
+        &v,
+        &view.attributes,
+        &view.excluded,
+        &view.specified,
+    )
 }
 
 /// Headers of a response that carries one resource.

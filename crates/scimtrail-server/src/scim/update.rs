@@ -144,6 +144,10 @@ async fn update(
         let time = now();
         let r = render::next_state(&current, data, data_changed, &time);
         let version = r.version;
+        let view = match &how {
+            Update::Replace(_) => view.clone().of_write(Some(&r.data), &[]),
+            Update::Patch(_) => view.clone().of_write(None, &changed),
+        };
         let info = EventInfo {
             action: update_action(rt, &current.data, &r.data, &changed),
             scim: Some(scim_op.into()),

@@ -98,6 +98,7 @@ pub async fn create(
         data: Some(r.data.clone()),
         members: None,
     };
+    let view = view.of_write(Some(&r.data), &[]);
     let body = render::resource(&state, &ctx, rt, &r, Some(&[]), &view);
     let headers = render::resource_headers(&ctx, rt, &r, Some(&[]), true);
     commit(

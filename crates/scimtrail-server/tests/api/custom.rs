@@ -23,8 +23,17 @@ fn example(name: &str) -> (String, Value) {
 }
 
 async fn app() -> TestApp {
+    // The example with one more rule: a device's hardware vendor never changes either.
+    let (name, mut device) = example("device.json");
+    let hardware = device[0]["attributes"]
+        .as_array_mut()
+        .unwrap()
+        .iter_mut()
+        .find(|a| a["name"] == "hardware")
+        .unwrap();
+    hardware["subAttributes"][0]["mutability"] = json!("immutable");
     let reg = Registry::builtin()
-        .extend(&[example("device.json"), example("badge-extension.json")])
+        .extend(&[(name, device), example("badge-extension.json")])
         .unwrap();
     spawn_with_registry(
         ServerConfig {
@@ -101,7 +110,11 @@ async fn a_custom_type_is_a_full_scim_resource_with_its_own_events() {
     // Output: canonical spelling, returned never / request honoured, meta of its type.
     assert_eq!(r.body["status"], "active");
     assert!(r.body.get("enrollmentSecret").is_none());
-    assert!(r.body.get("inventoryNote").is_none(), "returned: request");
+    // returned: request — in the answer to the write that specified it (RFC 7643 §7), and
+    // otherwise only when asked for.
+    assert_eq!(r.body["inventoryNote"], "shelf 3");
+    let r2 = app.get(&format!("/scim/v2/Devices/{}", r.id())).await;
+    assert!(r2.body.get("inventoryNote").is_none(), "returned: request");
     assert_eq!(r.body["meta"]["resourceType"], "Device");
     assert!(r.body["meta"]["location"]
         .as_str()
@@ -154,6 +167,17 @@ async fn a_custom_type_is_a_full_scim_resource_with_its_own_events() {
         )
         .await;
     assert_eq!(r.status, 200, "{}", r.body);
+    assert!(
+        r.body.get("inventoryNote").is_none(),
+        "not specified by this PATCH"
+    );
+    let r2 = app
+        .patch(
+            &p,
+            patch(json!([{"op": "replace", "path": "inventoryNote", "value": "bin 9"}])),
+        )
+        .await;
+    assert_eq!(r2.body["inventoryNote"], "bin 9", "{}", r2.body);
     assert_eq!(
         app.event_of(&r.request_id()).await["action"],
         "device.update"
