@@ -62,7 +62,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         origin: s.log_origin.clone(),
     };
     let env_token = std::env::var("SCIMTRAIL_BOOTSTRAP_TOKEN").ok();
-    let settings = audited_settings(&s, &log, config.redaction_key.as_ref());
+    let settings = audited_settings(&s, &log, config.redaction_key.as_ref(), &registry);
     if let Some(token) = auth::bootstrap(
         store.as_ref(),
         env_token.as_deref(),
@@ -107,6 +107,7 @@ fn audited_settings(
     s: &crate::config::Settings,
     log: &LogIdentity,
     redaction_key: Option<&[u8; 32]>,
+    registry: &scimtrail_core::Registry,
 ) -> serde_json::Value {
     use sha2::Digest as _;
     let redactor = scimtrail_audit::Redactor::default();
@@ -140,6 +141,35 @@ fn audited_settings(
         "maxFilterTerms": s.max_filter_terms,
         "revertMaxChanges": s.revert_max_changes,
         "authFailuresPerMinute": s.auth_failures_per_minute,
+        "schemaFiles": s.schema_files.iter().map(|f| f.display().to_string()).collect::<Vec<_>>(),
+        // What the server accepts: each schema by a fingerprint of its definition, each
+        // resource type by its endpoint, core schema and extensions.
+        "schemas": registry
+            .schemas_json("")
+            .iter()
+            .map(|v| {
+                let mut v = v.clone();
+                if let Some(o) = v.as_object_mut() {
+                    o.remove("meta");
+                }
+                (v["id"].as_str().unwrap_or_default().to_string(),
+                 serde_json::Value::String(fingerprint(v.to_string().as_bytes())))
+            })
+            .collect::<serde_json::Map<_, _>>(),
+        "resourceTypes": registry
+            .resource_types()
+            .iter()
+            .map(|rt| {
+                let exts: Vec<String> = rt
+                    .extensions
+                    .iter()
+                    .map(|e| format!("{}{}", e.schema, if e.required { " (required)" } else { "" }))
+                    .collect();
+                (rt.name.clone(), serde_json::json!({
+                    "endpoint": rt.endpoint, "schema": rt.schema, "extensions": exts,
+                }))
+            })
+            .collect::<serde_json::Map<_, _>>(),
     })
 }
 

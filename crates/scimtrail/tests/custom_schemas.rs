@@ -97,6 +97,23 @@ async fn the_config_file_names_the_schema_files() {
         .collect();
     assert_eq!(actions, ["device.create", "device.update"], "{events}");
 
+    // What the server accepts is part of its recorded configuration.
+    let r = send(
+        reqwest::Method::GET,
+        "/audit/v1/events?filter=target.type%20eq%20%22Config%22",
+        None,
+    )
+    .await
+    .unwrap();
+    let config: Value = r.json().await.unwrap();
+    let changes = config["Resources"][0]["changes"].to_string();
+    assert!(changes.contains("resourceTypes"), "{changes}");
+    assert!(changes.contains("/Devices"), "{changes}");
+    assert!(
+        changes.contains("urn:example:scim:schemas:core:1.0:Device"),
+        "{changes}"
+    );
+
     // The operator's history and restore know the type when given the same files.
     let db = format!("sqlite://{}/scimtrail.db", dir.path().display());
     let files = format!(
