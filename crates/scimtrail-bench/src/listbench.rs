@@ -276,6 +276,23 @@ async fn run(dir: PathBuf, runs: usize, only: Option<String>) -> anyhow::Result<
             }),
         ),
         (
+            // Each run reads the page after the previous one: the first skips 199,900 rows,
+            // the others resume after the previous page's last row (max = the first).
+            "active eq false, startIndex walk from 199901 (next pages)",
+            {
+                let step = std::cell::Cell::new(0u64);
+                Box::new(move |_| {
+                    let k = step.get();
+                    step.set(k + 1);
+                    format!(
+                        "/scim/v2/Users?count=100&startIndex={}&filter={}",
+                        199_901 + 100 * k,
+                        enc("active eq false")
+                    )
+                })
+            },
+        ),
+        (
             "meta.lastModified gt (recent: none)",
             Box::new(move |_| q("meta.lastModified gt \"2100-01-01T00:00:00Z\"".into())),
         ),

@@ -106,6 +106,14 @@ impl SqliteStore {
         })
     }
 
+    /// How many list pages so far started after the row that ended the previous page of a
+    /// `startIndex` walk, instead of skipping rows with `OFFSET` (see `read::CountCache`).
+    pub fn resumed_pages(&self) -> u64 {
+        self.counts
+            .resumed
+            .load(std::sync::atomic::Ordering::Relaxed)
+    }
+
     /// SQLite's query plans for the count and the page of a list (see `read::explain_list`).
     pub async fn explain_list(&self, tenant: &str, query: &ListQuery) -> StoreResult<Vec<String>> {
         let (t, q, reg) = (tenant.to_string(), query.clone(), self.registry.clone());

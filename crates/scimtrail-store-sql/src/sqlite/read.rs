@@ -140,10 +140,11 @@ impl ListSql {
         )
     }
 
-    fn page(&self, q: &ListQuery) -> (String, Vec<Param>) {
+    fn page(&self, q: &ListQuery, resume: Option<i64>) -> (String, Vec<Param>) {
         let mut params = self.params.clone();
-        // A cursor's position: the page starts after it, in the order of creation.
-        let (after, offset) = match q.after.filter(|_| q.sort.is_none()) {
+        // A cursor's position (or where the previous page of this startIndex walk ended):
+        // the page starts after it, in the order of creation.
+        let (after, offset) = match q.after.or(resume).filter(|_| q.sort.is_none()) {
             Some(rid) => {
                 params.push(Param::Int(rid));
                 (" AND rid > ?", 0)
@@ -349,15 +350,54 @@ fn list_sql(registry: &Registry, tenant: &str, q: &ListQuery) -> StoreResult<Lis
     })
 }
 
-/// Totals of recent list queries, each valid while no resource has changed since it was
-/// counted: paging through a broad filter then counts its matches once, not on every page.
-/// The generation is the newest version snapshot's row (every resource write, in any process,
-/// adds one), read before the count, so a count is never filed under a state older than its own.
+/// Totals of recent list queries, and where their pages ended, each valid while no resource
+/// has changed since: paging through a broad filter then counts its matches once, not on
+/// every page, and page `startIndex = n + count` starts after the last row of page `n` instead
+/// of skipping `n + count - 1` rows, so reading a whole list by `startIndex` is linear, not
+/// quadratic. The generation is the newest version snapshot's row (every resource write, in
+/// any process, adds one), read before the query, so nothing is filed under a state older
+/// than its own: with no write in between, the rows after the cached one are exactly those
+/// at that offset. A write in between falls back to `OFFSET`.
 #[derive(Default)]
-pub struct CountCache(std::sync::Mutex<HashMap<String, (i64, usize)>>);
+pub struct CountCache {
+    totals: std::sync::Mutex<HashMap<String, (i64, usize)>>,
+    /// (count key, startIndex) → (generation, rid of the row just before that index).
+    ends: std::sync::Mutex<HashMap<(String, usize), (i64, i64)>>,
+    /// Pages that started after a cached row instead of an `OFFSET` (seen by tests).
+    pub resumed: std::sync::atomic::AtomicU64,
+}
 
 impl CountCache {
     const MAX: usize = 256;
+
+    fn get<K: Eq + std::hash::Hash, V: Copy>(
+        m: &std::sync::Mutex<HashMap<K, (i64, V)>>,
+        key: &K,
+        now: i64,
+    ) -> Option<V> {
+        m.lock()
+            .ok()
+            .and_then(|m| m.get(key).copied())
+            .filter(|(g, _)| *g == now)
+            .map(|(_, v)| v)
+    }
+
+    fn put<K: Eq + std::hash::Hash, V>(
+        m: &std::sync::Mutex<HashMap<K, (i64, V)>>,
+        key: K,
+        now: i64,
+        v: V,
+    ) {
+        if let Ok(mut m) = m.lock() {
+            if m.len() >= CountCache::MAX {
+                m.retain(|_, (g, _)| *g == now);
+                if m.len() >= CountCache::MAX {
+                    m.clear();
+                }
+            }
+            m.insert(key, (now, v));
+        }
+    }
 }
 
 fn generation(conn: &Connection) -> StoreResult<i64> {
@@ -377,33 +417,28 @@ pub fn list(
     let (count_sql, count_params) = plan.count();
     let key = format!("{count_sql}\u{0}{count_params:?}");
     let now = generation(conn)?;
-    let cached = counts
-        .0
-        .lock()
-        .ok()
-        .and_then(|m| m.get(&key).copied())
-        .filter(|(g, _)| *g == now)
-        .map(|(_, n)| n);
-    let total = match cached {
+    let total = match CountCache::get(&counts.totals, &key, now) {
         Some(n) => n,
         None => {
             let n: i64 = conn
                 .prepare_cached(&count_sql)
                 .and_then(|mut s| s.query_row(params_from_iter(count_params.iter()), |r| r.get(0)))
                 .map_err(db)?;
-            if let Ok(mut m) = counts.0.lock() {
-                if m.len() >= CountCache::MAX {
-                    m.retain(|_, (g, _)| *g == now);
-                    if m.len() >= CountCache::MAX {
-                        m.clear();
-                    }
-                }
-                m.insert(key, (now, n as usize));
-            }
+            CountCache::put(&counts.totals, key.clone(), now, n as usize);
             n as usize
         }
     };
-    let (page_sql, page_params) = plan.page(q);
+    // Only the creation order (no sortBy) resumes by position; a cursor has its own.
+    let walk = q.sort.is_none() && q.after.is_none();
+    let resume = (walk && q.start_index > 1)
+        .then(|| CountCache::get(&counts.ends, &(key.clone(), q.start_index), now))
+        .flatten();
+    if resume.is_some() {
+        counts
+            .resumed
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    }
+    let (page_sql, page_params) = plan.page(q, resume);
     let mut positions = Vec::new();
     let mut items = {
         let mut s = conn.prepare_cached(&page_sql).map_err(db)?;
@@ -420,6 +455,10 @@ pub fn list(
         }
         items
     };
+    if let (true, Some(last)) = (walk, positions.last()) {
+        let next = q.start_index.max(1) + positions.len();
+        CountCache::put(&counts.ends, (key, next), now, *last);
+    }
     if q.with_members {
         for r in items.iter_mut() {
             attach_members(conn, tenant, r)?;
@@ -441,7 +480,7 @@ pub fn explain_list(
     q: &ListQuery,
 ) -> StoreResult<Vec<String>> {
     let plan = list_sql(registry, tenant, q)?;
-    super::events::plan_lines(conn, [plan.count(), plan.page(q)])
+    super::events::plan_lines(conn, [plan.count(), plan.page(q, None)])
 }
 
 fn ids_json(ids: &[String]) -> String {
