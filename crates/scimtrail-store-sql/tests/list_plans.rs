@@ -177,3 +177,40 @@ async fn start_index_pages_resume_where_the_last_ended() {
     assert_eq!(s.resumed_pages(), resumed, "no resume across a write");
     assert_eq!(ids(&p), whole[8..15].to_vec());
 }
+
+/// A page holds at most `PAGE_MAX_BYTES` of stored JSON: one that would hold more ends early,
+/// says so, and the next page starts where it ended.
+#[tokio::test]
+async fn a_page_ends_at_its_byte_budget() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}/t.db", dir.path().display());
+    let s = SqliteStore::open(&url, Arc::new(Registry::builtin()))
+        .await
+        .unwrap();
+    let big = "x".repeat(scimtrail_store::PAGE_MAX_BYTES / 3 + 1);
+    for i in 0..4 {
+        let mut u = user(&format!("big{i}"));
+        u["title"] = serde_json::json!(big);
+        apply(&s, create(TENANT, "User", &format!("b{i}"), u)).await;
+    }
+    let mut q = query("User", "title pr");
+    q.count = 10;
+    let p = s.list(TENANT, &q).await.unwrap();
+    assert_eq!(p.total, 4);
+    assert_eq!(p.items.len(), 2, "three would pass the budget");
+    assert!(p.cut);
+    q.start_index = 3;
+    let p = s.list(TENANT, &q).await.unwrap();
+    let ids: Vec<&str> = p.items.iter().map(|r| r.id.as_str()).collect();
+    assert_eq!(ids, ["b2", "b3"]);
+    assert!(!p.cut);
+    // One resource above the budget still comes, alone.
+    let mut huge = user("huge");
+    huge["title"] = serde_json::json!("y".repeat(scimtrail_store::PAGE_MAX_BYTES + 1));
+    apply(&s, create(TENANT, "User", "h", huge)).await;
+    let mut q = query("User", "title sw \"y\"");
+    q.count = 10;
+    let p = s.list(TENANT, &q).await.unwrap();
+    assert_eq!(p.items.len(), 1);
+    assert!(!p.cut);
+}

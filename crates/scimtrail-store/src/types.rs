@@ -107,7 +107,14 @@ pub struct Page {
     pub items: Vec<StoredResource>,
     /// The position of each item in the order of creation, for [`ListQuery::after`].
     pub positions: Vec<i64>,
+    /// The page stopped short of `count` at [`PAGE_MAX_BYTES`]: more results follow it.
+    pub cut: bool,
 }
+
+/// The most bytes of stored JSON (members included) one list page reads into memory. A page
+/// that would hold more ends early, at least one resource in; RFC 7644 §3.4.2.4 lets a page
+/// hold fewer than `count` (`itemsPerPage` says how many) and the client asks for the rest.
+pub const PAGE_MAX_BYTES: usize = 8 * 1024 * 1024;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct GroupRef {

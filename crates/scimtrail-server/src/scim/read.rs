@@ -89,7 +89,8 @@ async fn run_list(
     if let Some(text) = &p.cursor {
         return cursor_page(state, ctx, rt, &p, text, info).await;
     }
-    let (total, resources, _) = page_of(state, ctx, rt, &p, p.start_index, p.count, None).await?;
+    let (total, resources, _, _) =
+        page_of(state, ctx, rt, &p, p.start_index, p.count, None).await?;
     Ok(list_response(
         total,
         Some(p.start_index),
@@ -143,9 +144,9 @@ async fn cursor_page(
     };
     // One more than the page: whether results remain, without counting on `totalResults`
     // (resources created or deleted between pages move it).
-    let (total, mut resources, positions) =
+    let (total, mut resources, positions, cut) =
         page_of(state, ctx, rt, p, start, p.count + 1, after).await?;
-    let more = resources.len() > p.count;
+    let more = resources.len() > p.count || cut;
     resources.truncate(p.count);
     let seen = at.seen + resources.len();
     let next = (more && !resources.is_empty()).then(|| {
@@ -197,15 +198,16 @@ pub async fn search_all(
         }
         // Each resource type's part of the list is in `sortBy` order.
         check_sort(&state.registry, rt, p.sort.as_ref())?;
-        let (t, _, _) = page_of(&state, &ctx, rt, &p, 1, 0, None).await?;
+        let (t, _, _, _) = page_of(&state, &ctx, rt, &p, 1, 0, None).await?;
         total += t;
         if skip >= t {
             skip -= t;
             continue;
         }
         if want > 0 {
-            let (_, items, _) = page_of(&state, &ctx, rt, &p, skip + 1, want, None).await?;
-            want -= items.len();
+            let (_, items, _, cut) = page_of(&state, &ctx, rt, &p, skip + 1, want, None).await?;
+            // A page cut at its byte budget ends here: the next one starts after it.
+            want = if cut { 0 } else { want - items.len() };
             resources.extend(items);
         }
         skip = 0;
@@ -219,7 +221,8 @@ pub async fn search_all(
     ))
 }
 
-/// Total matches, one rendered page of a resource type, and the position of each item.
+/// Total matches, one rendered page of a resource type, the position of each item, and
+/// whether the page stopped short of `count` at the store's byte budget.
 async fn page_of(
     state: &AppState,
     ctx: &Ctx,
@@ -228,7 +231,7 @@ async fn page_of(
     start_index: usize,
     count: usize,
     after: Option<i64>,
-) -> Result<(usize, Vec<Value>, Vec<i64>), ApiError> {
+) -> Result<(usize, Vec<Value>, Vec<i64>, bool), ApiError> {
     let query = ListQuery {
         resource_type: rt.name.clone(),
         filter: p.filter.clone(),
@@ -254,7 +257,7 @@ async fn page_of(
             render::resource(state, ctx, rt, r, g.as_deref(), &p.view)
         })
         .collect();
-    Ok((page.total, resources, page.positions))
+    Ok((page.total, resources, page.positions, page.cut))
 }
 
 fn list_response(

@@ -163,3 +163,56 @@ async fn bad_cursors_are_refused_with_their_scim_type() {
         .await;
     r.assert_error(400, Some("expiredCursor"));
 }
+
+/// A page stops at the store's byte budget (fewer than `count`, `itemsPerPage` says how many),
+/// and both ways of paging go on from there: the cursor, and `startIndex + itemsPerPage`.
+#[tokio::test]
+async fn pages_of_large_resources_are_bounded_and_paging_goes_on() {
+    let app = spawn_app().await;
+    let title = "t".repeat(900 * 1024);
+    for i in 0..11 {
+        let r = app
+            .post(
+                "/scim/v2/Users",
+                serde_json::json!({"userName": format!("wide{i}"), "title": title}),
+            )
+            .await;
+        assert_eq!(r.status, 201, "{}", r.body);
+    }
+    let r = page(&app, "/scim/v2/Users?count=100&cursor=").await;
+    let first = r.body["itemsPerPage"].as_u64().unwrap();
+    assert!((1..11).contains(&first), "{first}");
+    assert_eq!(r.body["totalResults"], 11);
+    let mut seen: HashSet<String> = HashSet::new();
+    let mut body = r.body;
+    loop {
+        for u in body["Resources"].as_array().unwrap() {
+            assert!(seen.insert(u["id"].as_str().unwrap().to_string()));
+        }
+        match body["nextCursor"].as_str() {
+            Some(c) => {
+                body = page(&app, &format!("/scim/v2/Users?count=100&cursor={c}"))
+                    .await
+                    .body
+            }
+            None => break,
+        }
+    }
+    assert_eq!(seen.len(), 11, "the cursor reached every user");
+    let mut start = 1;
+    let mut by_index = HashSet::new();
+    while start <= 11 {
+        let r = page(
+            &app,
+            &format!("/scim/v2/Users?count=100&startIndex={start}"),
+        )
+        .await;
+        let n = r.body["itemsPerPage"].as_u64().unwrap() as usize;
+        assert!(n > 0);
+        for u in r.body["Resources"].as_array().unwrap() {
+            by_index.insert(u["id"].as_str().unwrap().to_string());
+        }
+        start += n;
+    }
+    assert_eq!(by_index, seen);
+}

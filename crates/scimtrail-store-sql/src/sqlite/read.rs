@@ -68,7 +68,9 @@ pub fn get(
     Ok(Some(r))
 }
 
-fn attach_members(conn: &Connection, tenant: &str, r: &mut StoredResource) -> StoreResult<()> {
+/// Put a Group's live members into its data; answers about how many bytes they hold.
+fn attach_members(conn: &Connection, tenant: &str, r: &mut StoredResource) -> StoreResult<usize> {
+    let bytes = std::cell::Cell::new(0usize);
     let mut s = conn
         .prepare_cached(
             "SELECT m.member_id, m.member_type, m.display FROM memberships m \
@@ -80,6 +82,9 @@ fn attach_members(conn: &Connection, tenant: &str, r: &mut StoredResource) -> St
         .query_map(params![tenant, r.id], |row| {
             let (id, ty, display): (String, String, Option<String>) =
                 (row.get(0)?, row.get(1)?, row.get(2)?);
+            bytes.set(
+                bytes.get() + id.len() + ty.len() + display.as_ref().map_or(0, String::len) + 40,
+            );
             let mut m = json!({"value": id});
             if let Some(d) = display {
                 m["display"] = Value::String(d);
@@ -94,7 +99,7 @@ fn attach_members(conn: &Connection, tenant: &str, r: &mut StoredResource) -> St
             obj.insert("members".into(), Value::Array(members));
         }
     }
-    Ok(())
+    Ok(bytes.get())
 }
 
 /// The columns that resource filters can use directly.
@@ -440,7 +445,8 @@ pub fn list(
     }
     let (page_sql, page_params) = plan.page(q, resume);
     let mut positions = Vec::new();
-    let mut items = {
+    let mut cut = false;
+    let items = {
         let mut s = conn.prepare_cached(&page_sql).map_err(db)?;
         let rows = s
             .query_map(params_from_iter(page_params.iter()), |row| {
@@ -448,9 +454,20 @@ pub fn list(
             })
             .map_err(db)?;
         let mut items = Vec::new();
+        let mut bytes = 0usize;
         for row in rows {
             let (r, rid) = row.map_err(db)?;
-            items.push(parsed(r)?);
+            let mut size = r.1.len();
+            let mut r = parsed(r)?;
+            if q.with_members {
+                size += attach_members(conn, tenant, &mut r)?;
+            }
+            bytes += size;
+            if bytes > scimtrail_store::PAGE_MAX_BYTES && !items.is_empty() {
+                cut = true;
+                break;
+            }
+            items.push(r);
             positions.push(rid);
         }
         items
@@ -459,15 +476,11 @@ pub fn list(
         let next = q.start_index.max(1) + positions.len();
         CountCache::put(&counts.ends, (key, next), now, *last);
     }
-    if q.with_members {
-        for r in items.iter_mut() {
-            attach_members(conn, tenant, r)?;
-        }
-    }
     Ok(Page {
         total,
         items,
         positions,
+        cut,
     })
 }
 
