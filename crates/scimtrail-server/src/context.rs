@@ -180,7 +180,8 @@ pub fn classify(reg: &Registry, method: &str, path: &str) -> EventInfo {
                 [".search"] => (None, None),
                 [t] => (Some(*t), None),
                 [t, ".search"] => (Some(*t), None),
-                [t, id, ..] => (Some(*t), Some(*id)),
+                [t, id] => (Some(*t), Some(*id)),
+                // Nothing is served deeper: a plain request, whatever the first segment.
                 _ => (None, None),
             };
             if rest == ["Bulk"] {
@@ -192,17 +193,27 @@ pub fn classify(reg: &Registry, method: &str, path: &str) -> EventInfo {
             let kind = ty
                 .and_then(|t| reg.resource_type(&format!("/{t}")))
                 .filter(|rt| ty.is_some_and(|t| rt.endpoint[1..].eq_ignore_ascii_case(t)));
-            info.target.resource_type = kind.map(|k| k.name.clone()).or(ty.map(str::to_string));
-            info.target.id = id.map(str::to_string);
+            // A target only where the path names a type (or a discovery endpoint) the server
+            // has: an unknown path is a plain request, not a type of that name.
+            let discovery = ty.filter(|t| {
+                ["Schemas", "ResourceTypes", "ServiceProviderConfig"]
+                    .iter()
+                    .any(|d| d.eq_ignore_ascii_case(t))
+            });
+            info.target.resource_type = kind.map(|k| k.name.clone());
+            info.target.id = id.filter(|_| kind.is_some()).map(str::to_string);
             let search = rest.last() == Some(&".search");
+            let known = kind.is_some() || discovery.is_some();
             let (action, scim) = match (method, id.is_some() && !search, kind) {
-                ("POST", _, _) if search => ("resource.list".to_string(), "search"),
-                ("POST", false, Some(k)) => (k.action("create"), "create"),
+                ("POST", _, _) if search && (known || ty.is_none()) => {
+                    ("resource.list".to_string(), "search")
+                }
+                ("POST", false, Some(k)) if !search => (k.action("create"), "create"),
                 ("PUT", true, Some(k)) => (k.action("update"), "replace"),
                 ("PATCH", true, Some(k)) => (k.action("update"), "patch"),
                 ("DELETE", true, Some(k)) => (k.action("delete"), "delete"),
-                ("GET", true, _) => ("resource.read".into(), "get"),
-                ("GET", false, _) => ("resource.list".into(), "list"),
+                ("GET", true, _) if known => ("resource.read".into(), "get"),
+                ("GET", false, _) if known && !search => ("resource.list".into(), "list"),
                 _ => ("request".into(), ""),
             };
             info.action = action;
@@ -311,8 +322,25 @@ mod tests {
             ("bulk", Some("bulk"))
         );
         assert_eq!(classify("GET", "/nope").action, "request");
-        // A type's name is not its endpoint.
+        // A type's name is not its endpoint, and an unknown path names no type.
         assert_eq!(classify("POST", "/scim/v2/User").action, "request");
+        for (m, p) in [
+            ("POST", "/scim/v2/Devicez"),
+            ("GET", "/scim/v2/Schemaz"),
+            ("GET", "/scim/v2/Users/x/y"),
+        ] {
+            let c = classify(m, p);
+            assert_eq!(
+                (c.action.as_str(), c.target.resource_type),
+                ("request", None),
+                "{p}"
+            );
+        }
+        assert_eq!(classify("GET", "/scim/v2/Schemas").action, "resource.list");
+        assert_eq!(
+            classify("GET", "/scim/v2/ResourceTypes/User").action,
+            "resource.read"
+        );
     }
 
     #[test]

@@ -48,7 +48,7 @@ const SCAN_LIMIT: usize = 100_000;
 pub struct Conflict {
     pub resource_type: String,
     pub id: String,
-    /// userNameTaken | memberGone | groupGone | laterChange | deletedLater
+    /// userNameTaken | uniqueValueTaken | memberGone | groupGone | laterChange | deletedLater
     pub kind: &'static str,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub path: Option<String>,
@@ -216,6 +216,71 @@ async fn live(
     id: &str,
 ) -> Result<Option<StoredResource>, ApiError> {
     Ok(state.store.get(&ctx.tenant, &rt.name, id, true).await?)
+}
+
+/// Which live resources other than `id` hold a value of `data` that its schema says must be
+/// unique (other than the userName, checked on its own): `(attribute, "Type id")` each. A
+/// `server` value is looked for in `rt`, a `global` one in every type that has the attribute.
+async fn unique_holders(
+    state: &AppState,
+    ctx: &Ctx,
+    rt: &ResourceType,
+    data: &Value,
+    id: &str,
+) -> Result<Vec<(String, String)>, ApiError> {
+    let mut out = Vec::new();
+    for u in scimtrail_core::unique_values(&state.registry, rt, data) {
+        if rt.has_groups() && u.attribute == "userName" {
+            continue;
+        }
+        let value = match u.attribute.rsplit_once(':') {
+            Some((urn, name)) => data.get(urn).and_then(|e| e.get(name)),
+            None => data.get(&u.attribute),
+        };
+        let Some(value) = value else { continue };
+        let Ok(filter) = Filter::parse(&format!("{} eq {value}", u.attribute)) else {
+            continue;
+        };
+        let types: Vec<&ResourceType> = match &u.scope {
+            Some(_) => vec![rt],
+            None => state
+                .registry
+                .resource_types()
+                .iter()
+                .filter(|t| {
+                    state
+                        .registry
+                        .resolve(t, &filter_path(&u.attribute))
+                        .is_some()
+                })
+                .collect(),
+        };
+        for t in types {
+            let page = state
+                .store
+                .list(
+                    &ctx.tenant,
+                    &scimtrail_store::ListQuery {
+                        resource_type: t.name.clone(),
+                        filter: Some(filter.clone()),
+                        start_index: 1,
+                        count: 2,
+                        with_members: false,
+                        sort: None,
+                        after: None,
+                    },
+                )
+                .await?;
+            if let Some(other) = page.items.into_iter().find(|r| r.id != id) {
+                out.push((u.attribute.clone(), format!("{} {}", t.name, other.id)));
+            }
+        }
+    }
+    Ok(out)
+}
+
+fn filter_path(attr: &str) -> scimtrail_core::AttrPath {
+    scimtrail_core::AttrPath::parse(attr).unwrap_or_else(|_| scimtrail_core::AttrPath::simple(attr))
 }
 
 fn user_name_filter(name: &str) -> Option<Filter> {
@@ -479,6 +544,16 @@ async fn run_restore(
                 true,
             ));
         }
+    }
+    for (attr, holder) in unique_holders(state, ctx, rt, &target, id).await? {
+        plan.conflicts.push(Conflict {
+            path: Some(attr.clone()),
+            ..conflict(
+                "uniqueValueTaken",
+                format!("the value of {attr} is now held by {holder}"),
+                true,
+            )
+        });
     }
     let current = live(state, ctx, rt, id).await?;
     let undelete = last.deleted;

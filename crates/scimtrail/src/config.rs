@@ -42,10 +42,30 @@ impl DatabaseArg {
 /// The built-in registry extended with the definitions in `files`.
 pub fn load_registry(files: &[PathBuf]) -> anyhow::Result<scimtrail_core::Registry> {
     let mut docs = Vec::with_capacity(files.len());
+    // Far above any real definition (the User schema is 20 KB), far below what could exhaust
+    // memory if a path names a device or a log by mistake.
+    const MAX: u64 = 16 * 1024 * 1024;
     for f in files {
-        let text = std::fs::read_to_string(f)
-            .with_context(|| format!("cannot read schema file {}", f.display()))?;
-        let v: serde_json::Value = serde_json::from_str(&text)
+        let mut bytes = Vec::new();
+        std::io::Read::read_to_end(
+            &mut std::io::Read::take(
+                std::fs::File::open(f)
+                    .with_context(|| format!("cannot read schema file {}", f.display()))?,
+                MAX + 1,
+            ),
+            &mut bytes,
+        )
+        .with_context(|| format!("cannot read schema file {}", f.display()))?;
+        anyhow::ensure!(
+            bytes.len() as u64 <= MAX,
+            "schema file {} is larger than {} MiB",
+            f.display(),
+            MAX >> 20
+        );
+        let text = std::str::from_utf8(&bytes)
+            .with_context(|| format!("schema file {} is not UTF-8", f.display()))?;
+        let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+        let v: serde_json::Value = serde_json::from_str(text)
             .with_context(|| format!("schema file {} is not JSON", f.display()))?;
         docs.push((f.display().to_string(), v));
     }

@@ -144,7 +144,7 @@ fn audited_settings(
         "schemaFiles": s.schema_files.iter().map(|f| f.display().to_string()).collect::<Vec<_>>(),
         // What the server accepts: each schema by a fingerprint of its definition, each
         // resource type by its endpoint, core schema and extensions.
-        "schemas": registry
+        "schemaDefinitions": registry
             .schemas_json("")
             .iter()
             .map(|v| {

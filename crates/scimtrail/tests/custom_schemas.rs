@@ -35,9 +35,9 @@ fn cli(args: &[&str]) -> (i32, String, String) {
 #[tokio::test]
 async fn the_config_file_names_the_schema_files() {
     let dir = tempfile::tempdir().unwrap();
-    let config = dir.path().join("scimtrail.toml");
+    let config_file = dir.path().join("scimtrail.toml");
     std::fs::write(
-        &config,
+        &config_file,
         format!(
             "schema_files = [{:?}, {:?}]\n",
             example("device.json"),
@@ -47,7 +47,7 @@ async fn the_config_file_names_the_schema_files() {
     .unwrap();
     let server = common::start(
         dir.path(),
-        &[("SCIMTRAIL_CONFIG", config.to_str().unwrap())],
+        &[("SCIMTRAIL_CONFIG", config_file.to_str().unwrap())],
     );
     let client = common::client();
     let send = |m: reqwest::Method, path: &str, body: Option<Value>| {
@@ -161,6 +161,51 @@ async fn the_config_file_names_the_schema_files() {
     assert_ne!(code, 0);
     assert!(err.contains("Devices"), "{err}");
     server.terminate();
+
+    // A start with a changed definition under the same file name records what changed.
+    let copy = dir.path().join("device.json");
+    let text = std::fs::read_to_string(example("device.json")).unwrap();
+    std::fs::write(
+        &copy,
+        text.replace("\"retired\"]", "\"retired\", \"lost\"]"),
+    )
+    .unwrap();
+    std::fs::write(
+        &config_file,
+        format!(
+            "schema_files = [{:?}, {:?}]\n",
+            copy.to_str().unwrap(),
+            example("badge-extension.json")
+        ),
+    )
+    .unwrap();
+    let server = common::start(
+        dir.path(),
+        &[("SCIMTRAIL_CONFIG", config_file.to_str().unwrap())],
+    );
+    let r =
+        common::client()
+            .get(server.url(
+                "/audit/v1/events?filter=action%20eq%20%22config.change%22&sortOrder=descending",
+            ))
+            .bearer_auth(common::TOKEN)
+            .send()
+            .await
+            .unwrap();
+    let events: Value = r.json().await.unwrap();
+    let paths: Vec<String> = events["Resources"][0]["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["path"].as_str().unwrap().to_string())
+        .collect();
+    assert!(
+        paths
+            .iter()
+            .any(|p| p.contains("schemaDefinitions") && p.contains("Device")),
+        "{paths:?}"
+    );
+    server.terminate();
 }
 
 #[test]
@@ -201,6 +246,17 @@ fn a_broken_definition_stops_the_server_and_says_where() {
     ]);
     assert_ne!(code, 0);
     assert!(err.contains("missing.json"), "{err}");
+    let (code, _, err) = cli(&[
+        "serve",
+        "--listen",
+        "127.0.0.1:0",
+        "--database",
+        &db,
+        "--schema-file",
+        "/dev/zero",
+    ]);
+    assert_ne!(code, 0);
+    assert!(err.contains("larger than 16 MiB"), "{err}");
     std::fs::write(&bad, "{not json").unwrap();
     let (code, _, err) = cli(&[
         "serve",

@@ -169,12 +169,31 @@ pub fn unique_values(reg: &Registry, rt: &ResourceType, data: &Value) -> Vec<Uni
             .iter()
             .filter(|a| a.uniqueness != Uniqueness::None && a.mutability != Mutability::ReadOnly)
         {
-            let text = match m.get(&a.name) {
-                Some(Value::String(s)) if a.case_exact => s.clone(),
-                Some(Value::String(s)) => s.to_lowercase(),
-                Some(Value::Null) | None => continue,
-                Some(v @ (Value::Number(_) | Value::Bool(_))) => v.to_string(),
-                Some(_) => continue,
+            let text = match (a.attr_type, m.get(&a.name)) {
+                (_, Some(Value::Null) | None) => continue,
+                // One instant, however it is written (`…+02:00`, `.000Z`), is one value.
+                (AttrType::DateTime, Some(Value::String(s))) => {
+                    match time::OffsetDateTime::parse(
+                        s,
+                        &time::format_description::well_known::Rfc3339,
+                    ) {
+                        Ok(t) => t.unix_timestamp_nanos().to_string(),
+                        Err(_) => s.clone(),
+                    }
+                }
+                (_, Some(Value::String(s))) if a.case_exact => s.clone(),
+                (_, Some(Value::String(s))) => s.to_lowercase(),
+                // One number, however it is written (`7`, `7.0`), is one value.
+                (_, Some(Value::Number(n))) => match (n.as_i64(), n.as_f64()) {
+                    (Some(i), _) => i.to_string(),
+                    (None, Some(f)) if f.fract() == 0.0 && f.abs() < 9.0e15 => {
+                        (f as i64).to_string()
+                    }
+                    (None, Some(f)) => f.to_string(),
+                    _ => n.to_string(),
+                },
+                (_, Some(v @ Value::Bool(_))) => v.to_string(),
+                (_, Some(_)) => continue,
             };
             out.push(UniqueValue {
                 scope: (a.uniqueness == Uniqueness::Server).then(|| rt.name.clone()),

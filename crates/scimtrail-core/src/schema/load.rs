@@ -17,6 +17,9 @@ use super::{
     Uniqueness, GROUP_SCHEMA, RESOURCE_TYPE_SCHEMA, SCHEMA_SCHEMA, USER_SCHEMA,
 };
 
+const SERVICE_PROVIDER_CONFIG_SCHEMA: &str =
+    "urn:ietf:params:scim:schemas:core:2.0:ServiceProviderConfig";
+
 /// Why a definition was refused: where (file, schema, attribute) and what.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DefinitionError(pub String);
@@ -51,6 +54,7 @@ const RESERVED_NAMES: &[&str] = &[
     "auth",
     "bulk",
     "checkpoint",
+    "config",
     "log",
     "request",
     "resource",
@@ -292,6 +296,30 @@ fn attribute(at: &str, v: &Value, parent: Option<&Attribute>) -> Res<Attribute> 
     if a.attr_type != AttrType::Reference && !a.reference_types.is_empty() {
         return fail(at, "`referenceTypes` belong to reference attributes only");
     }
+    if a.is_secret() && a.returned == Returned::Always {
+        return fail(
+            at,
+            "a writeOnly attribute is never returned, so not `returned: always`",
+        );
+    }
+    if a.is_secret() && a.required {
+        return fail(
+            at,
+            "a writeOnly or never-returned value is never stored, so it cannot be required: no \
+             later PUT or PATCH could keep it",
+        );
+    }
+    let mut folded = HashSet::new();
+    for c in &a.canonical_values {
+        let k = if a.case_exact {
+            c.clone()
+        } else {
+            c.to_lowercase()
+        };
+        if !folded.insert(k) {
+            return fail(at, format!("canonical value `{c}` is listed twice"));
+        }
+    }
     if a.uniqueness != Uniqueness::None {
         if parent.is_some() || a.multi_valued || a.attr_type == AttrType::Complex {
             return fail(
@@ -317,6 +345,17 @@ fn attribute(at: &str, v: &Value, parent: Option<&Attribute>) -> Res<Attribute> 
                 let sub = attribute(at, s, Some(&a))?;
                 if sub.attr_type == AttrType::Complex {
                     return fail(at, "a sub-attribute cannot be complex");
+                }
+                if a.multi_valued && sub.mutability == Mutability::Immutable {
+                    // The elements of a multi-valued attribute have no identity to hold one
+                    // element's value to; make the whole attribute immutable instead.
+                    return fail(
+                        at,
+                        format!(
+                            "sub-attribute `{}` of a multi-valued attribute cannot be immutable",
+                            sub.name
+                        ),
+                    );
                 }
                 if !seen.insert(sub.name.to_ascii_lowercase()) {
                     return fail(at, format!("sub-attribute `{}` is defined twice", sub.name));
@@ -347,6 +386,19 @@ fn schema(at: &str, o: &Map<String, Value>) -> Res<Schema> {
             at,
             "a schema id is a URN (`urn:…`) without spaces or quotes",
         );
+    }
+    if id
+        .to_ascii_lowercase()
+        .starts_with("urn:ietf:params:scim:api:")
+        || [
+            SCHEMA_SCHEMA,
+            RESOURCE_TYPE_SCHEMA,
+            SERVICE_PROVIDER_CONFIG_SCHEMA,
+        ]
+        .iter()
+        .any(|u| u.eq_ignore_ascii_case(id))
+    {
+        return fail(at, "this URN is one of SCIM's own messages or meta-schemas");
     }
     let Some(Value::Array(attrs)) = o.get("attributes") else {
         return fail(at, "`attributes` must be an array");
@@ -465,6 +517,7 @@ impl Registry {
             schemas.push(s);
         }
         let known = |urn: &str| schemas.iter().find(|s| s.id.eq_ignore_ascii_case(urn));
+        let mut overridden = HashSet::new();
         for (file, o, _) in parsed.iter().filter(|(_, _, rt)| *rt) {
             let mut rt = resource_type(file, o)?;
             let at = format!("{file}: resource type {}", rt.name);
@@ -478,6 +531,12 @@ impl Registry {
                     return fail(&at, format!("extension schema {} is not defined", e.schema));
                 };
                 e.schema = s.id.clone();
+                if e.schema == USER_SCHEMA || e.schema == GROUP_SCHEMA {
+                    return fail(
+                        &at,
+                        format!("{} is a core schema, not an extension", e.schema),
+                    );
+                }
                 if e.schema == rt.schema || !seen.insert(e.schema.clone()) {
                     return fail(&at, format!("schema {} is listed twice", e.schema));
                 }
@@ -486,7 +545,10 @@ impl Registry {
                 .iter()
                 .find(|b| b.eq_ignore_ascii_case(&rt.name))
             {
-                // The built-in User or Group: only its extensions and description change.
+                // The built-in User or Group: only its extensions and description change, once.
+                if !overridden.insert(b.clone()) {
+                    return fail(&at, format!("the built-in {b} is set twice"));
+                }
                 let Some(t) = types.iter_mut().find(|t| &t.name == b) else {
                     continue;
                 };

@@ -9,10 +9,15 @@ use crate::{AppState, Ctx};
 pub const MAX_RESULTS: usize = 1000;
 pub const DEFAULT_COUNT: usize = 100;
 
+/// The resource type served at `endpoint` (`Users`, `/Devices`; any case). A type's name is
+/// not an endpoint (`/scim/v2/User` is 404), so what a request reaches and how its event is
+/// named (`context::classify`) always agree.
 pub fn resource_type<'a>(state: &'a AppState, endpoint: &str) -> ScimResult<&'a ResourceType> {
+    let bare = endpoint.trim_start_matches('/');
     state
         .registry
-        .resource_type(endpoint)
+        .resource_type(bare)
+        .filter(|rt| rt.endpoint[1..].eq_ignore_ascii_case(bare))
         .ok_or_else(|| ScimError::not_found(format!("unknown resource type '{endpoint}'")))
 }
 

@@ -263,8 +263,21 @@ async fn a_custom_type_is_a_full_scim_resource_with_its_own_events() {
     assert_eq!(r.status, 200, "{}", r.body);
     // Bringing the deleted device back would give SN-1 two holders: refused, nothing written.
     let restore = format!("/audit/v1/resources/Devices/{id}/restore");
+    let r = app
+        .post(&restore, json!({"version": 2, "dryRun": true}))
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let conflicts = r.body["plan"]["conflicts"].as_array().expect("a plan");
+    assert!(
+        conflicts
+            .iter()
+            .any(|c| c["kind"] == "uniqueValueTaken" && c["path"] == "serialNumber"),
+        "{}",
+        r.body
+    );
     let r = app.post(&restore, json!({"version": 2})).await;
-    assert_eq!(r.status, 409, "{}", r.body);
+    r.assert_error(409, Some("uniqueness"));
+    assert_eq!(r.body["plan"]["conflicts"][0]["kind"], "uniqueValueTaken");
     assert_eq!(app.get(&p).await.status, 404);
     // No event and no stored byte holds the writeOnly secret.
     for e in app.all_events().await {
@@ -324,6 +337,25 @@ async fn a_custom_extension_on_users_holds_global_uniqueness_and_canonical_value
     let r = app.get(&format!("/scim/v2/Users?filter={}", enc(&f))).await;
     assert_eq!(r.body["totalResults"], 1, "{}", r.body);
     assert_eq!(r.body["Resources"][0]["id"], bob);
+}
+
+/// Only an endpoint names a type: the type's name is not a path (found by an outside
+/// attack: `/Device` was served, and its failures were named `request`).
+#[tokio::test]
+async fn a_type_is_reached_by_its_endpoint_only() {
+    let app = app().await;
+    let r = app.post("/scim/v2/Device", device("SN-1")).await;
+    r.assert_error(404, None);
+    let e = app.event_of(&r.request_id()).await;
+    assert_eq!(e["action"], "request");
+    assert!(e["target"]["type"].is_null(), "{e}");
+    let r = app
+        .post("/scim/v2/devices", json!({"serialNumber": 5}))
+        .await;
+    r.assert_error(400, Some("invalidValue"));
+    let e = app.event_of(&r.request_id()).await;
+    assert_eq!(e["action"], "device.create");
+    assert_eq!(e["outcome"]["result"], "failure");
 }
 
 #[tokio::test]

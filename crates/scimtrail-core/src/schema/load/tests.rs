@@ -199,6 +199,54 @@ fn mistakes_in_a_definition_are_refused_with_where_they_are() {
         "belong to the built-in",
     );
     refused(one(json!({"what": 1})), "must be a Schema");
+    // Found by an outside attack: definitions that load but cannot work.
+    refused(
+        one(schema(
+            json!([{"name": "c", "type": "complex", "multiValued": true,
+            "subAttributes": [{"name": "v", "type": "string", "mutability": "immutable"}]}]),
+        )),
+        "cannot be immutable",
+    );
+    refused(
+        one(schema(
+            json!([{"name": "s", "type": "string", "mutability": "writeOnly",
+                           "required": true}]),
+        )),
+        "cannot be required",
+    );
+    refused(
+        one(schema(
+            json!([{"name": "s", "type": "string", "mutability": "writeOnly",
+                           "returned": "always"}]),
+        )),
+        "returned: always",
+    );
+    refused(
+        one(schema(
+            json!([{"name": "s", "type": "string", "canonicalValues": ["a", "A"]}]),
+        )),
+        "listed twice",
+    );
+    for urn in [
+        "urn:ietf:params:scim:api:messages:2.0:Error",
+        "urn:ietf:params:scim:schemas:core:2.0:ServiceProviderConfig",
+    ] {
+        refused(one(json!({"id": urn, "attributes": []})), "SCIM's own");
+    }
+    let user = json!({"name": "User", "endpoint": "/Users",
+                      "schema": "urn:ietf:params:scim:schemas:core:2.0:User"});
+    refused(with_schema(json!([user.clone(), user])), "set twice");
+    refused(
+        with_schema(
+            json!({"name": "Thing", "endpoint": "/Things", "schema": "urn:x:S",
+            "schemaExtensions": [{"schema": "urn:ietf:params:scim:schemas:core:2.0:User"}]}),
+        ),
+        "not an extension",
+    );
+    refused(
+        with_schema(json!({"name": "Config", "endpoint": "/Configs", "schema": "urn:x:S"})),
+        "the server's own",
+    );
 }
 
 #[test]
@@ -299,4 +347,35 @@ fn unique_values_follow_scope_and_case() {
     assert_eq!(badge.scope, None, "global");
     assert_eq!(badge.key, "b-7");
     assert_eq!(badge.attribute, format!("{BADGE}:badgeId"));
+}
+
+#[test]
+fn equal_numbers_and_instants_are_one_unique_value() {
+    let reg = Registry::builtin()
+        .extend(&[
+            (
+                "s".into(),
+                json!({"id": "urn:x:M", "attributes": [
+                    {"name": "price", "type": "decimal", "uniqueness": "server"},
+                    {"name": "at", "type": "dateTime", "uniqueness": "server"}
+                ]}),
+            ),
+            (
+                "t".into(),
+                json!({"name": "M", "endpoint": "/Ms", "schema": "urn:x:M"}),
+            ),
+        ])
+        .unwrap();
+    let rt = reg.resource_type("M").unwrap();
+    let keys = |v: Value| -> Vec<String> {
+        unique_values(&reg, rt, &v)
+            .into_iter()
+            .map(|u| u.key)
+            .collect()
+    };
+    assert_eq!(
+        keys(json!({"price": 7, "at": "2024-01-01T00:00:00Z"})),
+        keys(json!({"price": 7.0, "at": "2024-01-01T02:00:00.000+02:00"}))
+    );
+    assert_ne!(keys(json!({"price": 7.5})), keys(json!({"price": 7})));
 }
