@@ -532,19 +532,29 @@ impl Attacker {
             tokio::io::AsyncReadExt::read_to_end(&mut s, &mut buf),
         )
         .await;
-        let metrics = self
-            .send(self.req(reqwest::Method::GET, "/metrics"))
-            .await?;
-        let counted = metrics
-            .body
-            .as_str()
-            .and_then(|t| {
-                t.lines()
-                    .find(|l| l.starts_with("scimtrail_http_rejected_total{reason=\"malformed\"}"))
-            })
-            .and_then(|l| l.rsplit(' ').next())
-            .and_then(|v| v.parse::<u64>().ok())
-            .is_some_and(|n| n > 0);
+        // The connection's task counts the reject as it ends, which can be just after the
+        // client saw the connection close: look a few times, for up to 2 s.
+        let mut counted = false;
+        for _ in 0..20 {
+            let metrics = self
+                .send(self.req(reqwest::Method::GET, "/metrics"))
+                .await?;
+            counted = metrics
+                .body
+                .as_str()
+                .and_then(|t| {
+                    t.lines().find(|l| {
+                        l.starts_with("scimtrail_http_rejected_total{reason=\"malformed\"}")
+                    })
+                })
+                .and_then(|l| l.rsplit(' ').next())
+                .and_then(|v| v.parse::<u64>().ok())
+                .is_some_and(|n| n > 0);
+            if counted {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
         self.record(
             "12 two Authorization headers, self-member, HTTP-layer rejects",
             two.status == 400 && own.status == 400 && counted,

@@ -256,23 +256,8 @@ async fn unique_holders(
                 .collect(),
         };
         for t in types {
-            let page = state
-                .store
-                .list(
-                    &ctx.tenant,
-                    &scimtrail_store::ListQuery {
-                        resource_type: t.name.clone(),
-                        filter: Some(filter.clone()),
-                        start_index: 1,
-                        count: 2,
-                        with_members: false,
-                        sort: None,
-                        after: None,
-                    },
-                )
-                .await?;
-            if let Some(other) = page.items.into_iter().find(|r| r.id != id) {
-                out.push((u.attribute.clone(), format!("{} {}", t.name, other.id)));
+            if let Some(other) = holder(state, ctx, &t.name, filter.clone(), id).await? {
+                out.push((u.attribute.clone(), format!("{} {other}", t.name)));
             }
         }
     }
@@ -294,16 +279,27 @@ async fn user_name_holder(
     name: &str,
     id: &str,
 ) -> Result<Option<String>, ApiError> {
-    let Some(f) = user_name_filter(name) else {
-        return Ok(None);
-    };
+    match user_name_filter(name) {
+        Some(f) => holder(state, ctx, "User", f, id).await,
+        None => Ok(None),
+    }
+}
+
+/// A live resource of `resource_type` other than `id` that `filter` matches.
+async fn holder(
+    state: &AppState,
+    ctx: &Ctx,
+    resource_type: &str,
+    filter: Filter,
+    id: &str,
+) -> Result<Option<String>, ApiError> {
     let page = state
         .store
         .list(
             &ctx.tenant,
             &scimtrail_store::ListQuery {
-                resource_type: "User".into(),
-                filter: Some(f),
+                resource_type: resource_type.into(),
+                filter: Some(filter),
                 start_index: 1,
                 count: 2,
                 with_members: false,

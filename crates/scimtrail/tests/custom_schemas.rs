@@ -5,8 +5,6 @@
 
 mod common;
 
-use std::process::Command;
-
 use serde_json::{json, Value};
 
 fn example(name: &str) -> String {
@@ -16,21 +14,7 @@ fn example(name: &str) -> String {
     )
 }
 
-fn cli(args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_scimtrail"))
-        .args(args)
-        .env("USER", "ops-alice")
-        .env_remove("SCIMTRAIL_DATABASE")
-        .env_remove("SCIMTRAIL_SCHEMA_FILES")
-        .env_remove("SCIMTRAIL_CONFIG")
-        .output()
-        .unwrap();
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
+use common::cli;
 
 #[tokio::test]
 async fn the_config_file_names_the_schema_files() {
@@ -221,52 +205,30 @@ fn a_broken_definition_stops_the_server_and_says_where() {
     )
     .unwrap();
     let db = format!("sqlite://{}/s.db", dir.path().display());
-    let (code, _, err) = cli(&[
-        "serve",
-        "--listen",
-        "127.0.0.1:0",
-        "--database",
-        &db,
-        "--schema-file",
-        bad.to_str().unwrap(),
-    ]);
-    assert_ne!(code, 0);
+    // What `serve` prints on stderr when it refuses to start with this schema file.
+    let refused = |file: &str| {
+        let (code, _, err) = cli(&[
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--database",
+            &db,
+            "--schema-file",
+            file,
+        ]);
+        assert_ne!(code, 0, "{file} must stop the start: {err}");
+        err
+    };
+    let err = refused(bad.to_str().unwrap());
     assert!(err.contains("bad.json"), "{err}");
     assert!(err.contains("urn:example:Thing.size"), "{err}");
     assert!(err.contains("integr"), "{err}");
     let missing = dir.path().join("missing.json");
-    let (code, _, err) = cli(&[
-        "serve",
-        "--listen",
-        "127.0.0.1:0",
-        "--database",
-        &db,
-        "--schema-file",
-        missing.to_str().unwrap(),
-    ]);
-    assert_ne!(code, 0);
+    let err = refused(missing.to_str().unwrap());
     assert!(err.contains("missing.json"), "{err}");
-    let (code, _, err) = cli(&[
-        "serve",
-        "--listen",
-        "127.0.0.1:0",
-        "--database",
-        &db,
-        "--schema-file",
-        "/dev/zero",
-    ]);
-    assert_ne!(code, 0);
+    let err = refused("/dev/zero");
     assert!(err.contains("larger than 16 MiB"), "{err}");
     std::fs::write(&bad, "{not json").unwrap();
-    let (code, _, err) = cli(&[
-        "serve",
-        "--listen",
-        "127.0.0.1:0",
-        "--database",
-        &db,
-        "--schema-file",
-        bad.to_str().unwrap(),
-    ]);
-    assert_ne!(code, 0);
+    let err = refused(bad.to_str().unwrap());
     assert!(err.contains("not JSON"), "{err}");
 }

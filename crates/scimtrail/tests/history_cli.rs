@@ -4,23 +4,9 @@
 
 mod common;
 
-use std::process::Command;
-
 use serde_json::{json, Value};
 
-fn cli(args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_scimtrail"))
-        .args(args)
-        .env("USER", "ops-alice")
-        .env_remove("SCIMTRAIL_DATABASE")
-        .output()
-        .unwrap();
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
+use common::cli;
 
 #[tokio::test]
 async fn history_restore_and_revert_from_the_command_line() {

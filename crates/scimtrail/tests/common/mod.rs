@@ -140,3 +140,21 @@ pub fn client() -> reqwest::Client {
         .build()
         .unwrap()
 }
+
+/// Run the `scimtrail` command line as the operator `ops-alice`, with no database, schema
+/// files or config from the environment: `(exit code, stdout, stderr)`.
+pub fn cli(args: &[&str]) -> (i32, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_scimtrail"))
+        .args(args)
+        .env("USER", "ops-alice")
+        .env_remove("SCIMTRAIL_DATABASE")
+        .env_remove("SCIMTRAIL_SCHEMA_FILES")
+        .env_remove("SCIMTRAIL_CONFIG")
+        .output()
+        .unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
