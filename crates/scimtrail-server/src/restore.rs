@@ -1111,6 +1111,7 @@ pub async fn revert(
     }
     fixups(&state, &ctx, &mut plans, &mut conflicts).await?;
     let user_order = user_names(&state, &ctx, &plans, &mut conflicts).await?;
+    unique_values_free(&state, &ctx, &plans, &mut conflicts).await?;
     let mut plan = Plan {
         conflicts,
         ..Default::default()
@@ -1276,6 +1277,36 @@ pub async fn revert(
         return Ok(resp);
     }
     commit_plan(&state, &ctx, Some(head), writes, Vec::new(), body).await
+}
+
+/// The other unique values the revert gives back (a custom `serialNumber`, a global badge
+/// id) must not be held by a resource outside the revert. One held by a resource the revert
+/// also changes is left to the store, which refuses the whole revert if it still clashes.
+async fn unique_values_free(
+    state: &AppState,
+    ctx: &Ctx,
+    plans: &BTreeMap<String, ResourcePlan>,
+    conflicts: &mut Vec<Conflict>,
+) -> Result<(), ApiError> {
+    for p in plans.values().filter(|p| !p.skip) {
+        let Some(target) = &p.target else { continue };
+        for (attr, holder) in unique_holders(state, ctx, &p.rt, target, &p.id).await? {
+            let holder_id = holder.rsplit(' ').next().unwrap_or_default();
+            if plans.get(holder_id).is_some_and(|h| !h.skip) {
+                continue;
+            }
+            conflicts.push(Conflict {
+                resource_type: p.rt.name.clone(),
+                id: p.id.clone(),
+                kind: "uniqueValueTaken",
+                path: Some(attr.clone()),
+                version: None,
+                detail: format!("the value of {attr} is now held by {holder}"),
+                blocking: true,
+            });
+        }
+    }
+    Ok(())
 }
 
 /// The userNames the revert gives back must be free once it is applied: held by nobody outside

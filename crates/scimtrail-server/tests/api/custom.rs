@@ -250,10 +250,8 @@ async fn a_custom_type_is_a_full_scim_resource_with_its_own_events() {
     // Delete frees the value; the event is named from the type.
     let r = app.delete(&p).await;
     assert_eq!(r.status, 204);
-    assert_eq!(
-        app.event_of(&r.request_id()).await["action"],
-        "device.delete"
-    );
+    let deleted_by = r.request_id();
+    assert_eq!(app.event_of(&deleted_by).await["action"], "device.delete");
     let r = app.post("/scim/v2/Devices", device("SN-1")).await;
     assert_eq!(r.status, 201, "{}", r.body);
 
@@ -278,6 +276,17 @@ async fn a_custom_type_is_a_full_scim_resource_with_its_own_events() {
     let r = app.post(&restore, json!({"version": 2})).await;
     r.assert_error(409, Some("uniqueness"));
     assert_eq!(r.body["plan"]["conflicts"][0]["kind"], "uniqueValueTaken");
+    // Reverting the delete would too: the plan says so, and nothing is written.
+    let filter = format!("requestId eq \"{deleted_by}\"");
+    for dry in [true, false] {
+        let r = app
+            .post("/audit/v1/revert", json!({"filter": filter, "dryRun": dry}))
+            .await;
+        let conflicts = r.body["plan"]["conflicts"].to_string();
+        assert!(conflicts.contains("uniqueValueTaken"), "{}", r.body);
+        assert_eq!(r.status, if dry { 200 } else { 409 }, "{}", r.body);
+    }
+    assert_eq!(app.get(&p).await.status, 404);
     assert_eq!(app.get(&p).await.status, 404);
     // No event and no stored byte holds the writeOnly secret.
     for e in app.all_events().await {
