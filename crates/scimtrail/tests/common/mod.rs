@@ -77,6 +77,17 @@ pub fn start(dir: &Path, env: &[(&str, &str)]) -> Server {
     }
 }
 
+/// A server still running when its test ends (a panic, or a test that never stopped it) is
+/// killed, so no orphan outlives the test run and competes with the next tests for the CPU.
+impl Drop for Server {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
 impl Server {
     pub fn url(&self, path: &str) -> String {
         format!("{}{}", self.base, path)
