@@ -8,7 +8,9 @@
 //! the last committed snapshot. Both sides use a synchronous binding on their own threads: an
 //! async driver's per-statement thread hand-off was the main cost of a request.
 
+mod event_query;
 mod filter_sql;
+mod plan;
 mod sqlite;
 
 use std::sync::Arc;

@@ -7,16 +7,7 @@ use super::write::db;
 
 type Row = (String, String, String, String, String, Option<String>);
 
-fn info((id, name, scopes, tenant, created, revoked): Row) -> TokenInfo {
-    TokenInfo {
-        id,
-        name,
-        scopes: scopes.split_whitespace().map(str::to_string).collect(),
-        tenant,
-        created,
-        revoked,
-    }
-}
+use crate::plan::token_info as info;
 
 const COLS: &str = "id, name, scopes, tenant, created, revoked";
 
@@ -92,12 +83,9 @@ pub fn revoke(conn: &Connection, id_or_name: &str) -> StoreResult<Revoked> {
         .map_err(db)?
         .map(|r| r.map(info).map_err(db))
         .collect::<StoreResult<_>>()?;
-    let one = match found.as_slice() {
-        [] => return Ok(Revoked::NotFound),
-        // An id names one token, even if other tokens carry it as their name.
-        [first, ..] if first.id == id_or_name => first.clone(),
-        [only] => only.clone(),
-        _ => return Ok(Revoked::Ambiguous(found)),
+    let one = match crate::plan::revoke_choice(found, id_or_name) {
+        Ok(one) => one,
+        Err(answer) => return Ok(answer),
     };
     let now = scimtrail_audit::format_time(time::OffsetDateTime::now_utc());
     conn.prepare_cached("UPDATE tokens SET revoked = ? WHERE id = ?")

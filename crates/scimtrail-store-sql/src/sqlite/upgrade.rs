@@ -49,7 +49,7 @@ fn index_emails(conn: &mut Connection) -> StoreResult<()> {
             );
             let data: serde_json::Value =
                 serde_json::from_str(&data).map_err(|e| StoreError::Backend(e.to_string()))?;
-            for key in super::write::email_keys(&data) {
+            for key in crate::plan::email_keys(&data) {
                 insert.execute(params![tenant, key, rid]).map_err(db)?;
             }
         }

@@ -7,7 +7,9 @@ use rusqlite::{params, Connection, OptionalExtension};
 use scimtrail_audit::commitment::new_salt;
 use scimtrail_audit::{seal, AuditEvent, Sealed};
 use scimtrail_core::Registry;
-use scimtrail_store::{Member, MemberDelta, ResourceWrite, StoreError, StoreResult, WriteKind};
+use scimtrail_store::{MemberDelta, ResourceWrite, StoreError, StoreResult, WriteKind};
+
+use crate::plan;
 use serde_json::Value;
 
 pub fn db(e: rusqlite::Error) -> StoreError {
@@ -49,11 +51,7 @@ pub fn write_all(
             .and_then(|mut s| s.exists(params![tenant, id]))
             .map_err(db)?;
         if still_member {
-            // The caller read the groups before another request added the resource to one:
-            // it must read them again.
-            return Err(StoreError::VersionConflict {
-                current: version - 1,
-            });
+            return Err(plan::still_member(version));
         }
     }
     Ok(out)
@@ -68,25 +66,15 @@ fn index_unique(
     w: &ResourceWrite,
     data: &Value,
 ) -> StoreResult<()> {
-    let Some(rt) = reg.resource_type(&w.resource_type) else {
+    let Some(values) = plan::unique_rows(reg, w, data) else {
         return Ok(());
     };
-    if !scimtrail_core::has_unique(reg, rt) {
-        return Ok(());
-    }
     if w.kind != WriteKind::Create {
         conn.prepare_cached("DELETE FROM resource_unique WHERE tenant = ? AND id = ?")
             .and_then(|mut s| s.execute(params![w.tenant, w.id]))
             .map_err(db)?;
     }
-    if w.kind == WriteKind::Delete {
-        return Ok(());
-    }
-    let values = scimtrail_core::unique_values(reg, rt, data);
-    for v in values
-        .iter()
-        .filter(|v| !(rt.has_groups() && v.attribute == "userName"))
-    {
+    for v in &values {
         let inserted = conn
             .prepare_cached(
                 "INSERT INTO resource_unique (tenant, scope, attr, key, id) VALUES (?, ?, ?, ?, ?)",
@@ -102,15 +90,7 @@ fn index_unique(
             });
         match inserted {
             Err(e) if is_unique_violation(&e) || is_primary_key_violation(&e) => {
-                return Err(StoreError::Uniqueness(format!(
-                    "{} is already taken{}",
-                    v.attribute,
-                    if v.scope.is_none() {
-                        " (unique across every resource type)"
-                    } else {
-                        ""
-                    }
-                )))
+                return Err(plan::taken(v))
             }
             other => {
                 other.map_err(db)?;
@@ -144,43 +124,25 @@ fn write(
             .optional()
         })
         .map_err(db)?;
-    match (w.kind, current) {
-        (WriteKind::Create, Some(_)) => {
-            return Err(StoreError::Backend(format!(
-                "resource id {} already exists",
-                w.id
-            )))
-        }
-        (WriteKind::Create, None) => {}
-        // Only a tombstone at the version the undelete was planned from comes back.
-        (WriteKind::Undelete, Some((v, deleted, ty)))
-            if ty == w.resource_type && (deleted == 0 || Some(v) != w.expected_version) =>
-        {
-            return Err(StoreError::VersionConflict { current: v })
-        }
-        (WriteKind::Undelete, Some((_, _, ty))) if ty == w.resource_type => {}
-        (_, None) | (_, Some((_, 1, _))) => return Err(StoreError::NotFound),
-        // An id of another type is not found, as `get` with this type would say.
-        (_, Some((_, _, ty))) if ty != w.resource_type => return Err(StoreError::NotFound),
-        (_, Some((v, _, _))) if Some(v) != w.expected_version => {
-            return Err(StoreError::VersionConflict { current: v })
-        }
-        _ => {}
-    }
-    let mut data = w.data.clone().unwrap_or(Value::Null);
-    let members = match data.as_object_mut() {
-        Some(obj) if w.resource_type == "Group" => obj.remove("members"),
-        _ => None,
-    };
-    let text = |k: &str| data.get(k).and_then(Value::as_str).map(str::to_string);
-    let user_name_ci = if w.resource_type == "User" {
-        text("userName").map(|s| scimtrail_core::username::key(&s))
-    } else {
-        None
-    };
-    let external_id = text("externalId");
-    let display_ci = text("displayName").map(|s| s.to_lowercase());
-    let data_text = data.to_string();
+    plan::check(
+        &w,
+        current
+            .as_ref()
+            .map(|(version, deleted, ty)| plan::Current {
+                version: *version,
+                deleted: *deleted != 0,
+                resource_type: ty,
+            }),
+    )?;
+    let plan::Row {
+        data,
+        members,
+        user_name_ci,
+        external_id,
+        display_ci,
+        text: data_text,
+        ..
+    } = plan::Row::of(&w);
 
     let result = match w.kind {
         WriteKind::Create => conn
@@ -346,9 +308,8 @@ pub fn insert_sealed(conn: &Connection, sealed: &Sealed, seq: i64) -> StoreResul
     Ok(())
 }
 
-/// The difference between a Group's live members and a complete new member list. Members
-/// whose resource is deleted are hidden everywhere and left alone here, so restoring the
-/// resource later brings its memberships back.
+/// The difference between a Group's live members and a complete new member list
+/// (`plan::full_list_delta`).
 fn full_list_delta(
     conn: &Connection,
     tenant: &str,
@@ -356,48 +317,23 @@ fn full_list_delta(
     members: Option<&Value>,
 ) -> StoreResult<MemberDelta> {
     let mut existing: HashMap<String, (String, Option<String>)> = HashMap::new();
-    {
-        let mut s = conn
-            .prepare_cached(
-                "SELECT m.member_id, m.member_type, m.display FROM memberships m \
-                 JOIN resources r ON r.tenant = m.tenant AND r.id = m.member_id AND r.deleted = 0 \
-                 WHERE m.tenant = ? AND m.group_id = ?",
-            )
-            .map_err(db)?;
-        let rows = s
-            .query_map(params![tenant, group], |r| {
-                Ok((r.get(0)?, (r.get(1)?, r.get(2)?)))
-            })
-            .map_err(db)?;
-        for row in rows {
-            let (id, v) = row.map_err(db)?;
-            existing.insert(id, v);
-        }
+    let mut s = conn
+        .prepare_cached(
+            "SELECT m.member_id, m.member_type, m.display FROM memberships m \
+             JOIN resources r ON r.tenant = m.tenant AND r.id = m.member_id AND r.deleted = 0 \
+             WHERE m.tenant = ? AND m.group_id = ?",
+        )
+        .map_err(db)?;
+    let rows = s
+        .query_map(params![tenant, group], |r| {
+            Ok((r.get(0)?, (r.get(1)?, r.get(2)?)))
+        })
+        .map_err(db)?;
+    for row in rows {
+        let (id, v) = row.map_err(db)?;
+        existing.insert(id, v);
     }
-    let mut delta = MemberDelta::default();
-    let empty = Vec::new();
-    for m in members.and_then(Value::as_array).unwrap_or(&empty) {
-        let Some(id) = m.get("value").and_then(Value::as_str) else {
-            continue;
-        };
-        let ty = m
-            .get("type")
-            .and_then(Value::as_str)
-            .unwrap_or("User")
-            .to_string();
-        let display = m.get("display").and_then(Value::as_str).map(str::to_string);
-        match existing.remove(id) {
-            Some(old) if old == (ty.clone(), display.clone()) => {}
-            _ => delta.add.push(Member {
-                value: id.to_string(),
-                resource_type: ty,
-                display,
-            }),
-        }
-    }
-    delta.remove = existing.into_keys().collect();
-    delta.remove.sort();
-    Ok(delta)
+    Ok(plan::full_list_delta(existing, members))
 }
 
 /// Apply a member delta and record it under the Group's new version. Only real changes are
@@ -466,21 +402,6 @@ fn apply_delta(
     Ok(())
 }
 
-/// The case-insensitive email values of a User's stored form (`emails[].value`).
-pub(super) fn email_keys(data: &Value) -> Vec<String> {
-    let mut keys: Vec<String> = data
-        .get("emails")
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-        .filter_map(|e| e.get("value")?.as_str())
-        .map(str::to_lowercase)
-        .collect();
-    keys.sort();
-    keys.dedup();
-    keys
-}
-
 /// Keep `resource_emails` (the index behind `emails.value eq`) in step with a User's write:
 /// its rows are those of `data`, none once it is deleted.
 fn index_emails(
@@ -496,7 +417,7 @@ fn index_emails(
     conn.prepare_cached("DELETE FROM resource_emails WHERE rid = ?")
         .and_then(|mut s| s.execute(params![rid]))
         .map_err(db)?;
-    for key in data.map(email_keys).unwrap_or_default() {
+    for key in data.map(plan::email_keys).unwrap_or_default() {
         conn.prepare_cached(
             "INSERT OR IGNORE INTO resource_emails (tenant, value_ci, rid) VALUES (?, ?, ?)",
         )

@@ -338,7 +338,7 @@ fn exec(conn: &Connection, job: Job, seq: i64, reg: &Registry) -> StoreResult<(O
         } => {
             let mut report = super::events::prune(conn, &before, dry_run)?;
             let mut event = event;
-            event.outcome.detail = Some(prune_detail(&before, &report));
+            event.outcome.detail = Some(crate::plan::prune_detail(&before, &report));
             let sealed = write::append(conn, event, seq)?;
             report.event_seq = sealed.seq;
             Ok((Output::Pruned(report), 1))
@@ -346,17 +346,6 @@ fn exec(conn: &Connection, job: Job, seq: i64, reg: &Registry) -> StoreResult<(O
         Job::Checkpoint(..) => Err(StoreError::Backend(
             "a checkpoint cannot run inside a batch".into(),
         )),
-    }
-}
-
-fn prune_detail(before: &str, r: &PruneReport) -> String {
-    let verb = if r.dry_run { "would remove" } else { "removed" };
-    match (r.first_seq, r.last_seq) {
-        (Some(a), Some(b)) => format!(
-            "{verb} the payloads of {} events older than {before} (seq {a} to {b})",
-            r.payloads
-        ),
-        _ => format!("{verb} no payloads: none older than {before}"),
     }
 }
 
