@@ -11,13 +11,16 @@
 mod event_query;
 mod filter_sql;
 mod plan;
+mod postgres;
 mod sqlite;
+pub mod testing;
 
 use std::sync::Arc;
 
 use scimtrail_core::Registry;
 use scimtrail_store::{Store, StoreError};
 
+pub use postgres::{PostgresOptions, PostgresStore};
 pub use sqlite::{Durability, SqliteOptions, SqliteStore};
 
 /// Open the store a database URL names: `sqlite://path` (created on first use).

@@ -200,18 +200,19 @@ pub fn prune_detail(before: &str, r: &scimtrail_store::PruneReport) -> String {
 }
 
 /// Which of the active tokens found by id or name a revoke names (found in the order: the
-/// one with that id first, then by creation): `Err` with the answer when it is not exactly one.
+/// one with that id first, then by creation): `Token` with the one to revoke, or the answer
+/// when it is not exactly one.
 pub fn revoke_choice(
     found: Vec<scimtrail_store::TokenInfo>,
     id_or_name: &str,
-) -> Result<scimtrail_store::TokenInfo, scimtrail_store::Revoked> {
+) -> scimtrail_store::Revoked {
     use scimtrail_store::Revoked;
     match found.as_slice() {
-        [] => Err(Revoked::NotFound),
+        [] => Revoked::NotFound,
         // An id names one token, even if other tokens carry it as their name.
-        [first, ..] if first.id == id_or_name => Ok(first.clone()),
-        [only] => Ok(only.clone()),
-        _ => Err(Revoked::Ambiguous(found)),
+        [first, ..] if first.id == id_or_name => Revoked::Token(first.clone()),
+        [only] => Revoked::Token(only.clone()),
+        _ => Revoked::Ambiguous(found),
     }
 }
 

@@ -10,7 +10,8 @@ use std::sync::Arc;
 
 use scimtrail_core::Registry;
 use scimtrail_store::Store;
-use scimtrail_store_sql::SqliteStore;
+use scimtrail_store_sql::testing::PgSchema;
+use scimtrail_store_sql::{PostgresOptions, PostgresStore, SqliteStore};
 use tempfile::TempDir;
 
 /// A new SQLite database in its own temporary directory (kept alive by the returned guard).
@@ -24,6 +25,22 @@ async fn fresh_sqlite() -> Option<(Arc<dyn Store>, TempDir)> {
 }
 
 scimtrail_store::store_suite!(sqlite, fresh_sqlite);
+
+/// A new schema in the PostgreSQL database `TEST_DATABASE_URL` names (dropped with the guard);
+/// `None` skips the check when it is unset.
+async fn fresh_postgres() -> Option<(Arc<dyn Store>, PgSchema)> {
+    let schema = PgSchema::create()?;
+    let store = PostgresStore::open(
+        &schema.url,
+        Arc::new(Registry::builtin()),
+        &PostgresOptions::default(),
+    )
+    .await
+    .expect("open a fresh PostgreSQL store");
+    Some((Arc::new(store), schema))
+}
+
+scimtrail_store::store_suite!(postgres, fresh_postgres);
 
 /// Every check of the suite is generated above (a check added to the suite but missing from its
 /// list would otherwise never run anywhere).

@@ -25,7 +25,7 @@ CREATE TABLE resources (
     user_name_ci    TEXT COLLATE "C",
     external_id     TEXT COLLATE "C",
     display_name_ci TEXT COLLATE "C",
-    active          SMALLINT,         -- a User's active: 1, 0 or NULL
+    active          BIGINT,           -- a User's active: 1, 0 or NULL
     data            TEXT    NOT NULL  -- the stored form as written (key order kept)
 );
 CREATE UNIQUE INDEX resources_by_id ON resources (tenant, id);

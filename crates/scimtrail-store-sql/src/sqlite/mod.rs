@@ -11,6 +11,8 @@ mod upgrade;
 mod write;
 mod writer;
 
+pub(crate) use read::{email_term, membership_term, CountCache};
+pub(crate) use tree::merkle_err;
 pub use writer::{Durability, SqliteOptions};
 
 use std::str::FromStr;

@@ -173,7 +173,7 @@ impl ListSql {
 
 /// A top-level term on a User's `groups` or a Group's `members` by value (`groups.value eq`,
 /// `members[value eq …]`): served by the membership table's keys instead of a scan.
-fn membership_term(
+pub(crate) fn membership_term(
     rt: &scimtrail_core::ResourceType,
     f: &Filter,
     tenant: &str,
@@ -232,7 +232,7 @@ fn membership_term(
 /// A necessary condition of a top-level term that compares a User's email by equality
 /// (`emails.value eq`, `emails[type eq "work" and value eq …]`), served by `resource_emails`.
 /// The term itself is still evaluated on the rows it leaves.
-fn email_term(
+pub(crate) fn email_term(
     rt: &scimtrail_core::ResourceType,
     f: &Filter,
     tenant: &str,
@@ -374,6 +374,24 @@ pub struct CountCache {
 
 impl CountCache {
     const MAX: usize = 256;
+
+    /// The cached total of a count query at generation `now`.
+    pub(crate) fn total(&self, key: &str, now: i64) -> Option<usize> {
+        Self::get(&self.totals, &key.to_string(), now)
+    }
+
+    pub(crate) fn put_total(&self, key: String, now: i64, n: usize) {
+        Self::put(&self.totals, key, now, n)
+    }
+
+    /// Where the page before `start_index` of a walk ended, at generation `now`.
+    pub(crate) fn end(&self, key: &str, start_index: usize, now: i64) -> Option<i64> {
+        Self::get(&self.ends, &(key.to_string(), start_index), now)
+    }
+
+    pub(crate) fn put_end(&self, key: String, start_index: usize, now: i64, rid: i64) {
+        Self::put(&self.ends, (key, start_index), now, rid)
+    }
 
     fn get<K: Eq + std::hash::Hash, V: Copy>(
         m: &std::sync::Mutex<HashMap<K, (i64, V)>>,

@@ -84,8 +84,8 @@ pub fn revoke(conn: &Connection, id_or_name: &str) -> StoreResult<Revoked> {
         .map(|r| r.map(info).map_err(db))
         .collect::<StoreResult<_>>()?;
     let one = match crate::plan::revoke_choice(found, id_or_name) {
-        Ok(one) => one,
-        Err(answer) => return Ok(answer),
+        Revoked::Token(one) => one,
+        answer => return Ok(answer),
     };
     let now = scimtrail_audit::format_time(time::OffsetDateTime::now_utc());
     conn.prepare_cached("UPDATE tokens SET revoked = ? WHERE id = ?")
