@@ -570,9 +570,12 @@ async fn fill(
 ) -> anyhow::Result<()> {
     std::fs::create_dir_all(&dir)?;
     let url = format!("sqlite://{}/scimtrail.db", dir.display());
-    let options = scimtrail_store_sql::SqliteOptions {
-        // Synced at every checkpoint, as `--durability checkpoint` runs the server.
-        durability: scimtrail_store_sql::Durability::Checkpoint,
+    let options = scimtrail_store_sql::StoreOptions {
+        sqlite: scimtrail_store_sql::SqliteOptions {
+            // Synced at every checkpoint, as `--durability checkpoint` runs the server.
+            durability: scimtrail_store_sql::Durability::Checkpoint,
+            ..Default::default()
+        },
         ..Default::default()
     };
     let store = scimtrail_store_sql::connect_with(

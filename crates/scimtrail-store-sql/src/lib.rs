@@ -23,28 +23,36 @@ use scimtrail_store::{Store, StoreError};
 pub use postgres::{PostgresOptions, PostgresStore};
 pub use sqlite::{Durability, SqliteOptions, SqliteStore};
 
-/// Open the store a database URL names: `sqlite://path` (created on first use).
+/// Options of every backend; each uses its own.
+#[derive(Debug, Clone, Default)]
+pub struct StoreOptions {
+    pub sqlite: SqliteOptions,
+    pub postgres: PostgresOptions,
+}
+
+/// Open the store a database URL names: `sqlite://path` (created on first use) or
+/// `postgres://…` (migrated at start).
 pub async fn connect(url: &str, registry: Arc<Registry>) -> Result<Arc<dyn Store>, StoreError> {
-    connect_with(url, registry, &SqliteOptions::default()).await
+    connect_with(url, registry, &StoreOptions::default()).await
 }
 
 /// [`connect`] with backend options.
 pub async fn connect_with(
     url: &str,
     registry: Arc<Registry>,
-    options: &SqliteOptions,
+    options: &StoreOptions,
 ) -> Result<Arc<dyn Store>, StoreError> {
     if url.starts_with("sqlite:") {
         Ok(Arc::new(
-            SqliteStore::open_with(url, registry, options).await?,
+            SqliteStore::open_with(url, registry, &options.sqlite).await?,
         ))
     } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
-        Err(StoreError::Backend(
-            "PostgreSQL is not supported yet; use a sqlite:// database URL".into(),
+        Ok(Arc::new(
+            PostgresStore::open(url, registry, &options.postgres).await?,
         ))
     } else {
         Err(StoreError::Backend(format!(
-            "unsupported database URL scheme in {:?}; expected sqlite://",
+            "unsupported database URL scheme in {:?}; expected sqlite:// or postgres://",
             redact_url(url)
         )))
     }

@@ -135,6 +135,12 @@ pub struct ServeArgs {
     /// quarters of the open-file limit, at most 10000).
     #[arg(long, env = "SCIMTRAIL_MAX_CONNECTIONS")]
     pub max_connections: Option<usize>,
+    /// PostgreSQL: connections this process keeps open (default 16).
+    #[arg(long, env = "SCIMTRAIL_DB_POOL_SIZE")]
+    pub db_pool_size: Option<usize>,
+    /// PostgreSQL: seconds a statement may run before the database cancels it (default 30).
+    #[arg(long, env = "SCIMTRAIL_DB_STATEMENT_TIMEOUT")]
+    pub db_statement_timeout: Option<u64>,
     /// Seconds a client has to send a request head, counted from when the connection is idle
     /// (so also the keep-alive idle timeout). Default 10.
     #[arg(long, env = "SCIMTRAIL_HEADER_TIMEOUT")]
@@ -184,6 +190,8 @@ pub struct FileConfig {
     pub checkpoint_url: Option<String>,
     pub durability: Option<String>,
     pub max_connections: Option<usize>,
+    pub db_pool_size: Option<usize>,
+    pub db_statement_timeout: Option<u64>,
     pub header_timeout: Option<u64>,
     pub body_timeout: Option<u64>,
     pub max_values: Option<usize>,
@@ -214,6 +222,7 @@ pub struct Settings {
     pub checkpoint_url: Option<String>,
     pub durability: scimtrail_store_sql::Durability,
     pub max_connections: usize,
+    pub postgres: scimtrail_store_sql::PostgresOptions,
     pub header_timeout: std::time::Duration,
     pub body_timeout: std::time::Duration,
     pub max_values: usize,
@@ -267,7 +276,13 @@ impl ServeArgs {
         let secs = |v: Option<u64>, default: u64| {
             std::time::Duration::from_secs(v.unwrap_or(default).max(1))
         };
+        let postgres = scimtrail_store_sql::PostgresOptions {
+            pool_size: self.db_pool_size.or(file.db_pool_size).unwrap_or(16).max(1),
+            statement_timeout: secs(self.db_statement_timeout.or(file.db_statement_timeout), 30),
+            ..Default::default()
+        };
         Ok(Settings {
+            postgres,
             max_connections: self
                 .max_connections
                 .or(file.max_connections)

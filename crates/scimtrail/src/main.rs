@@ -36,9 +36,34 @@ enum Command {
     Restore(history::RestoreArgs),
     /// Undo what one request, one token or an event filter did.
     Revert(history::RevertArgs),
+    /// Bring the database's schema up to date, then exit (`serve` does it at start too).
+    Migrate(config::DatabaseArg),
 }
 
-fn main() -> anyhow::Result<()> {
+/// Opening a store runs its migrations, one process at a time.
+async fn migrate(db: config::DatabaseArg) -> anyhow::Result<()> {
+    let url = db.url();
+    let shown = scimtrail_store_sql::redact_url(&url);
+    let registry = std::sync::Arc::new(db.registry()?);
+    scimtrail_store_sql::connect(&url, registry)
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot migrate database {shown}: {e}"))?;
+    println!("database {shown} is up to date");
+    Ok(())
+}
+
+/// Errors are printed on one line, their causes after colons, never with a stack trace.
+fn main() -> std::process::ExitCode {
+    match run() {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("Error: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+fn run() -> anyhow::Result<()> {
     let cli = Cli::parse();
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -51,6 +76,7 @@ fn main() -> anyhow::Result<()> {
             Command::History(a) => history::history(a).await,
             Command::Restore(a) => history::restore(a).await,
             Command::Revert(a) => history::revert(a).await,
+            Command::Migrate(db) => migrate(db).await,
         }
     })
 }

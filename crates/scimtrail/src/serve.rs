@@ -18,15 +18,19 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
             .with_max_values(s.max_values)
             .with_max_filter_terms(s.max_filter_terms),
     );
-    let options = scimtrail_store_sql::SqliteOptions {
-        durability: s.durability,
-        ..Default::default()
+    let options = scimtrail_store_sql::StoreOptions {
+        sqlite: scimtrail_store_sql::SqliteOptions {
+            durability: s.durability,
+            ..Default::default()
+        },
+        postgres: s.postgres.clone(),
     };
+    // One line: what could not be opened, and why.
     let store = scimtrail_store_sql::connect_with(&s.database, registry.clone(), &options)
         .await
-        .with_context(|| {
-            format!(
-                "cannot open database {}",
+        .map_err(|e| {
+            anyhow::anyhow!(
+                "cannot open database {}: {e}",
                 scimtrail_store_sql::redact_url(&s.database)
             )
         })?;

@@ -84,7 +84,7 @@ pub fn config(url: &str, options: &PostgresOptions) -> StoreResult<postgres::Con
 pub fn migrate(conn: &mut postgres::Client) -> StoreResult<()> {
     let mut tx = conn.transaction().map_err(pg)?;
     tx.batch_execute(
-        "SELECT pg_advisory_xact_lock(7294481105); \
+        "SET LOCAL client_min_messages = warning; SELECT pg_advisory_xact_lock(7294481105); \
          CREATE TABLE IF NOT EXISTS scimtrail_migrations (version BIGINT PRIMARY KEY, \
          name TEXT NOT NULL, applied TIMESTAMPTZ NOT NULL DEFAULT now())",
     )
