@@ -425,9 +425,7 @@ async fn finding_02_03_credentials_in_queries_and_headers_are_redacted() {
     let e = app.event_of(&ok.request_id()).await;
     assert_eq!(e["operation"]["query"], "count=1&api_key=[REDACTED]");
     app.checkpoint_at_least(2).await;
-    for entry in std::fs::read_dir(app.dir.path()).unwrap() {
-        let bytes = std::fs::read(entry.unwrap().path()).unwrap();
-        let text = String::from_utf8_lossy(&bytes);
+    for text in app.stored_texts() {
         for c in canaries.iter().copied().chain([TOKEN]) {
             assert!(!text.contains(c), "{c} is stored in clear");
         }
@@ -484,6 +482,11 @@ async fn metrics_count_requests_by_route_and_status() {
     let age = value("scimtrail_checkpoint_age_seconds ");
     assert!((0.0..60.0).contains(&age), "{age}");
     // Every write went through a batch of at least one job; the histogram is cumulative.
+    // PostgreSQL commits each job in a transaction of its own: it has no batches to show.
+    if super::helpers::postgres_backend() {
+        assert!(!text.contains("scimtrail_write_batch_size"), "{text}");
+        return;
+    }
     let batches = value("scimtrail_write_batch_size_count ");
     assert!(batches >= 1.0, "{text}");
     assert!(value("scimtrail_write_batch_size_sum ") >= batches);

@@ -16,6 +16,8 @@ pub struct TestApp {
     pub client: reqwest::Client,
     /// Keeps the database directory alive as long as the server.
     pub dir: TempDir,
+    /// The PostgreSQL schema of the database, when the tests run on PostgreSQL.
+    pub pg: Option<scimtrail_store_sql::testing::PgSchema>,
     pub store: Arc<dyn scimtrail_store::Store>,
     shutdown: Option<oneshot::Sender<()>>,
     served: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
@@ -74,7 +76,14 @@ pub async fn spawn_with(config: ServerConfig) -> TestApp {
 /// A server that knows the schemas and resource types of `registry`.
 pub async fn spawn_with_registry(config: ServerConfig, registry: Registry) -> TestApp {
     let dir = tempfile::tempdir().unwrap();
-    let url = format!("sqlite://{}/scimtrail.db", dir.path().display());
+    let pg = postgres_backend().then(|| {
+        scimtrail_store_sql::testing::PgSchema::create()
+            .expect("SCIMTRAIL_TEST_BACKEND=postgres needs TEST_DATABASE_URL")
+    });
+    let url = match &pg {
+        Some(schema) => schema.url.clone(),
+        None => format!("sqlite://{}/scimtrail.db", dir.path().display()),
+    };
     let registry = Arc::new(registry);
     let store = scimtrail_store_sql::connect(&url, registry.clone())
         .await
@@ -94,13 +103,83 @@ pub async fn spawn_with_registry(config: ServerConfig, registry: Registry) -> Te
         addr,
         client: reqwest::Client::new(),
         dir,
+        pg,
         store: store_handle,
         shutdown: Some(tx),
         served: Some(served),
     }
 }
 
+/// Whether this run keeps its databases on PostgreSQL (`SCIMTRAIL_TEST_BACKEND=postgres`,
+/// with `TEST_DATABASE_URL`; `.ci/run` runs the API tests so as well).
+pub fn postgres_backend() -> bool {
+    std::env::var("SCIMTRAIL_TEST_BACKEND").is_ok_and(|b| b == "postgres")
+}
+
 impl TestApp {
+    /// Everything the database stores, as text to search for secrets: each file of an SQLite
+    /// database, or each table of a PostgreSQL schema (every row as text).
+    pub fn stored_texts(&self) -> Vec<String> {
+        let Some(pg) = &self.pg else {
+            return std::fs::read_dir(self.dir.path())
+                .unwrap()
+                .map(|e| {
+                    String::from_utf8_lossy(&std::fs::read(e.unwrap().path()).unwrap()).into_owned()
+                })
+                .collect();
+        };
+        let url = pg.url.clone();
+        std::thread::spawn(move || {
+            let mut c = postgres::Client::connect(&url, postgres::NoTls).unwrap();
+            let tables: Vec<String> = c
+                .query(
+                    "SELECT tablename FROM pg_tables WHERE schemaname = current_schema()",
+                    &[],
+                )
+                .unwrap()
+                .iter()
+                .map(|r| r.get(0))
+                .collect();
+            tables
+                .iter()
+                .map(|t| {
+                    c.query_one(
+                        &format!("SELECT coalesce(string_agg(x::text, '\n'), '') FROM {t} x"),
+                        &[],
+                    )
+                    .unwrap()
+                    .get::<_, String>(0)
+                })
+                .collect()
+        })
+        .join()
+        .unwrap()
+    }
+
+    /// The bytes the database takes: its files, or its schema's tables with their indexes.
+    pub fn stored_bytes(&self) -> u64 {
+        let Some(pg) = &self.pg else {
+            return std::fs::read_dir(self.dir.path())
+                .unwrap()
+                .map(|e| e.unwrap().metadata().map(|m| m.len()).unwrap_or(0))
+                .sum();
+        };
+        let url = pg.url.clone();
+        std::thread::spawn(move || {
+            let mut c = postgres::Client::connect(&url, postgres::NoTls).unwrap();
+            c.query_one(
+                "SELECT CAST(coalesce(sum(pg_total_relation_size(c.oid)), 0) AS BIGINT) \
+                 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace \
+                 WHERE n.nspname = current_schema() AND c.relkind = 'r'",
+                &[],
+            )
+            .unwrap()
+            .get::<_, i64>(0) as u64
+        })
+        .join()
+        .unwrap()
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("http://{}{}", self.addr, path)
     }

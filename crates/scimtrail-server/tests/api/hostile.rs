@@ -776,12 +776,7 @@ async fn finding_05_events_are_bounded() {
     assert!(e["target"]["display"].as_str().unwrap().len() <= 256);
     assert!(size_of(&e) < 260 * 1024, "{}", size_of(&e));
     // Twenty unauthenticated floods grow the database by little.
-    let db = app.dir.path().join("scimtrail.db");
-    let wal = app.dir.path().join("scimtrail.db-wal");
-    let disk = || {
-        std::fs::metadata(&db).map(|m| m.len()).unwrap_or(0)
-            + std::fs::metadata(&wal).map(|m| m.len()).unwrap_or(0)
-    };
+    let disk = || app.stored_bytes();
     let before = disk();
     for _ in 0..20 {
         let r = app
@@ -877,9 +872,7 @@ async fn finding_08_secrets_in_unusual_shapes_are_redacted() {
         }
     }
     app.checkpoint_at_least(3).await;
-    for entry in std::fs::read_dir(app.dir.path()).unwrap() {
-        let bytes = std::fs::read(entry.unwrap().path()).unwrap();
-        let text = String::from_utf8_lossy(&bytes);
+    for text in app.stored_texts() {
         for c in &canaries {
             assert!(!text.contains(c.as_str()), "{c} is stored in clear");
         }
@@ -1057,9 +1050,7 @@ async fn finding_08_shapes_from_the_outside_review() {
         }
     }
     app.checkpoint_at_least(20).await;
-    for entry in std::fs::read_dir(app.dir.path()).unwrap() {
-        let bytes = std::fs::read(entry.unwrap().path()).unwrap();
-        let text = String::from_utf8_lossy(&bytes);
+    for text in app.stored_texts() {
         for i in 0..20 {
             assert!(!text.contains(&c(i)), "{} is stored in clear", c(i));
         }

@@ -28,12 +28,16 @@ CREATE TABLE resources (
     active          BIGINT,           -- a User's active: 1, 0 or NULL
     data            TEXT    NOT NULL  -- the stored form as written (key order kept)
 );
+-- Client-supplied values may be longer than a B-tree entry can hold (about 2.7 kB): they are
+-- looked up through hash indexes, which take any length, and their uniqueness is held on
+-- their MD5 (the lookup still compares the values themselves).
 CREATE UNIQUE INDEX resources_by_id ON resources (tenant, id);
-CREATE UNIQUE INDEX resources_user_name ON resources (tenant, user_name_ci)
+CREATE UNIQUE INDEX resources_user_name ON resources (tenant, md5(user_name_ci))
     WHERE resource_type = 'User' AND NOT deleted;
+CREATE INDEX resources_user_name_eq ON resources USING hash (user_name_ci);
 CREATE INDEX resources_list ON resources (tenant, resource_type, deleted, rid);
-CREATE INDEX resources_external_id ON resources (tenant, resource_type, external_id);
-CREATE INDEX resources_display_name ON resources (tenant, resource_type, display_name_ci);
+CREATE INDEX resources_external_id ON resources USING hash (external_id);
+CREATE INDEX resources_display_name ON resources USING hash (display_name_ci);
 CREATE INDEX resources_last_modified ON resources (tenant, resource_type, last_modified)
     WHERE NOT deleted;
 CREATE INDEX resources_created ON resources (tenant, resource_type, created) WHERE NOT deleted;
@@ -75,9 +79,9 @@ CREATE TABLE resource_versions (
 CREATE TABLE resource_emails (
     tenant   TEXT COLLATE "C" NOT NULL,
     value_ci TEXT COLLATE "C" NOT NULL,
-    rid      BIGINT NOT NULL,
-    PRIMARY KEY (tenant, value_ci, rid)
+    rid      BIGINT NOT NULL
 );
+CREATE INDEX resource_emails_value ON resource_emails USING hash (value_ci);
 CREATE INDEX resource_emails_rid ON resource_emails (rid);
 
 CREATE TABLE resource_unique (
@@ -85,9 +89,9 @@ CREATE TABLE resource_unique (
     scope  TEXT COLLATE "C" NOT NULL,
     attr   TEXT COLLATE "C" NOT NULL,
     key    TEXT COLLATE "C" NOT NULL,
-    id     TEXT COLLATE "C" NOT NULL,
-    PRIMARY KEY (tenant, scope, attr, key)
+    id     TEXT COLLATE "C" NOT NULL
 );
+CREATE UNIQUE INDEX resource_unique_key ON resource_unique (tenant, scope, attr, md5(key));
 CREATE INDEX resource_unique_by_id ON resource_unique (tenant, id);
 
 -- The audit log: `seq` is the Merkle leaf index, `commitment` the leaf's exact bytes.
@@ -172,14 +176,6 @@ CREATE TABLE checkpoints (
     time TEXT COLLATE "C" NOT NULL,
     root BYTEA NOT NULL,
     note TEXT  NOT NULL
-);
-
--- The checkpoint signer: one process at a time holds the lease, renewed while it signs; a
--- lease that has run out passes to the next process that asks.
-CREATE TABLE signer_lease (
-    one     BOOLEAN PRIMARY KEY DEFAULT TRUE CHECK (one),
-    holder  TEXT COLLATE "C" NOT NULL,
-    expires TIMESTAMPTZ NOT NULL
 );
 
 CREATE TABLE tokens (

@@ -488,4 +488,20 @@ impl Store for PostgresStore {
     fn log_size(&self) -> tokio::sync::watch::Receiver<u64> {
         self.size.subscribe()
     }
+
+    async fn database_bytes(&self) -> StoreResult<Option<u64>> {
+        // The schema's tables with their indexes and TOAST.
+        self.read(|db| {
+            let n: i64 = db
+                .one(
+                    "SELECT CAST(coalesce(sum(pg_total_relation_size(c.oid)), 0) AS BIGINT) \
+                     FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace \
+                     WHERE n.nspname = current_schema() AND c.relkind = 'r'",
+                    &[],
+                )?
+                .get(0);
+            Ok(Some(n.max(0) as u64))
+        })
+        .await
+    }
 }
