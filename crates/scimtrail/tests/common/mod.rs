@@ -25,8 +25,15 @@ pub struct Server {
 /// Start `scimtrail serve` on port 0 with the database in `dir`; wait until it listens.
 pub fn start(dir: &Path, env: &[(&str, &str)]) -> Server {
     let url = format!("sqlite://{}/scimtrail.db", dir.display());
+    start_on(dir, &url, env)
+}
+
+/// Start `scimtrail serve` on port 0 with the database `url`, in `dir` (its data directory
+/// when the database is not a file); wait until it listens.
+pub fn start_on(dir: &Path, url: &str, env: &[(&str, &str)]) -> Server {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_scimtrail"));
-    cmd.args(["serve", "--listen", "127.0.0.1:0", "--database", &url])
+    cmd.current_dir(dir);
+    cmd.args(["serve", "--listen", "127.0.0.1:0", "--database", url])
         .env("SCIMTRAIL_BOOTSTRAP_TOKEN", TOKEN)
         .env_remove("SCIMTRAIL_CONFIG")
         .stdin(Stdio::null())
