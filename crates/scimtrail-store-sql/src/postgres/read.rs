@@ -22,7 +22,7 @@ use serde_json::Value;
 use super::conn::{params, Db};
 use super::write::PgTree;
 use crate::event_query::{self, EventReader};
-use crate::filter_sql::{conjuncts, to_sql, ColKind, Column, Param};
+use crate::filter_sql::{conjuncts, to_sql, Column, Param};
 use crate::sqlite::{merkle_err, CountCache};
 
 type C<'a> = Db<'a, postgres::Client>;
@@ -109,26 +109,7 @@ fn attach_members(db: &mut C<'_>, tenant: &str, r: &mut StoredResource) -> Store
 }
 
 fn resource_column(resource_type: &str, core_schema: &str, p: &AttrPath) -> Option<Column> {
-    if p.urn
-        .as_deref()
-        .is_some_and(|u| !u.eq_ignore_ascii_case(core_schema))
-    {
-        return None;
-    }
-    let col = |name, kind| Some(Column::new(name, kind));
-    match (
-        p.name.to_ascii_lowercase().as_str(),
-        p.sub.as_deref().map(str::to_ascii_lowercase),
-    ) {
-        ("id", None) => col("id", ColKind::Text),
-        ("externalid", None) => col("external_id", ColKind::Text),
-        ("username", None) if resource_type == "User" => col("user_name_ci", ColKind::UserName),
-        ("displayname", None) => col("display_name_ci", ColKind::TextCi),
-        ("meta", Some(s)) if s == "created" => col("created", ColKind::Time),
-        ("meta", Some(s)) if s == "lastmodified" => col("last_modified", ColKind::Time),
-        ("active", None) if resource_type == "User" => col("active", ColKind::Bool),
-        _ => None,
-    }
+    crate::sqlite::resource_column_with(resource_type, core_schema, p, "active")
 }
 
 /// The SQL part of a list: its `WHERE`, its parameters and what SQL cannot evaluate.

@@ -11,7 +11,7 @@ mod upgrade;
 mod write;
 mod writer;
 
-pub(crate) use read::{email_term, membership_term, CountCache};
+pub(crate) use read::{email_term, membership_term, resource_column_with, CountCache};
 pub(crate) use tree::merkle_err;
 pub use writer::{Durability, SqliteOptions};
 

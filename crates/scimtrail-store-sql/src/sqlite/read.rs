@@ -102,8 +102,25 @@ fn attach_members(conn: &Connection, tenant: &str, r: &mut StoredResource) -> St
     Ok(bytes.get())
 }
 
-/// The columns that resource filters can use directly.
+/// The columns that resource filters can use directly, on SQLite.
 fn resource_column(resource_type: &str, core_schema: &str, p: &AttrPath) -> Option<Column> {
+    // The stored form holds booleans as JSON booleans (the core normalises "True").
+    resource_column_with(
+        resource_type,
+        core_schema,
+        p,
+        "json_extract(data, '$.active')",
+    )
+}
+
+/// The columns that resource filters can use directly, with `active` the expression of a
+/// User's `active` as 1 or 0.
+pub(crate) fn resource_column_with(
+    resource_type: &str,
+    core_schema: &str,
+    p: &AttrPath,
+    active: &'static str,
+) -> Option<Column> {
     if p.urn
         .as_deref()
         .is_some_and(|u| !u.eq_ignore_ascii_case(core_schema))
@@ -121,10 +138,7 @@ fn resource_column(resource_type: &str, core_schema: &str, p: &AttrPath) -> Opti
         ("displayname", None) => col("display_name_ci", ColKind::TextCi),
         ("meta", Some(s)) if s == "created" => col("created", ColKind::Time),
         ("meta", Some(s)) if s == "lastmodified" => col("last_modified", ColKind::Time),
-        // The stored form holds booleans as JSON booleans (the core normalises "True").
-        ("active", None) if resource_type == "User" => {
-            col("json_extract(data, '$.active')", ColKind::Bool)
-        }
+        ("active", None) if resource_type == "User" => col(active, ColKind::Bool),
         _ => None,
     }
 }
