@@ -173,7 +173,10 @@ fn compare(
         CompareOp::Ew => {
             text_only("ew")?;
             params.push(p.clone());
-            format!("substr({name}, -length(?)) = ?")
+            // The suffix of the operand's length, in a form both backends read alike
+            // (PostgreSQL's `substr` does not count from the end for a negative start). An
+            // operand longer than the value starts at or before 1: the whole value, unequal.
+            format!("substr({name}, length({name}) - length(?) + 1) = ?")
         }
     };
     sql.push_str(&frag);

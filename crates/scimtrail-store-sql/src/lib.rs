@@ -58,9 +58,25 @@ pub async fn connect_with(
     }
 }
 
-/// A database URL safe to print: any password is hidden.
+/// A database URL safe to print: any password is hidden, in the user part or as a
+/// `password=` parameter.
 pub fn redact_url(url: &str) -> String {
-    match (url.find("://"), url.rfind('@')) {
+    let url = match url.split_once('?') {
+        Some((head, query)) => {
+            let query: Vec<String> = query
+                .split('&')
+                .map(|kv| match kv.split_once('=') {
+                    Some((k, _)) if k.eq_ignore_ascii_case("password") => format!("{k}=****"),
+                    _ => kv.to_string(),
+                })
+                .collect();
+            format!("{head}?{}", query.join("&"))
+        }
+        None => url.to_string(),
+    };
+    let url = url.as_str();
+    let head = url.split('?').next().unwrap_or(url);
+    match (head.find("://"), head.rfind('@')) {
         (Some(s), Some(at)) if at > s => {
             let creds = &url[s + 3..at];
             match creds.find(':') {
@@ -85,5 +101,17 @@ mod tests {
             "postgres://u:****@h/db"
         );
         assert_eq!(super::redact_url("sqlite://./x.db"), "sqlite://./x.db");
+        assert_eq!(
+            super::redact_url("postgres://scim@db/scim?password=s3cret&sslmode=disable"),
+            "postgres://scim@db/scim?password=****&sslmode=disable"
+        );
+        assert_eq!(
+            super::redact_url("postgresql:///scim?host=/run/pg&user=u&password=s3cret"),
+            "postgresql:///scim?host=/run/pg&user=u&password=****"
+        );
+        assert_eq!(
+            super::redact_url("postgres://u:pw@h/db?options=-csearch_path%3Dx"),
+            "postgres://u:****@h/db?options=-csearch_path%3Dx"
+        );
     }
 }

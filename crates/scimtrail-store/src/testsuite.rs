@@ -1463,6 +1463,12 @@ pub async fn list_sql_filters(store: &dyn Store) {
     assert_list(store, "User", r#"externalId eq "ext-A""#, &["u1"]).await;
     assert_list(store, "User", r#"externalId eq "EXT-X""#, &[]).await;
     assert_list(store, "User", r#"userName sw "A""#, &["u1", "u4"]).await;
+    // `ew` on columns: a suffix, the whole value, and an operand longer than every value.
+    assert_list(store, "User", r#"userName ew "ICE""#, &["u1"]).await;
+    assert_list(store, "User", r#"externalId ew "-a""#, &["u2"]).await;
+    assert_list(store, "User", r#"externalId ew "ext-x""#, &["u4"]).await;
+    assert_list(store, "User", r#"displayName ew "xx""#, &[]).await;
+    assert_list(store, "User", r#"externalId ew "prefix-ext-x""#, &[]).await;
     assert_list(
         store,
         "User",

@@ -382,10 +382,7 @@ impl Store for PostgresStore {
     }
 
     async fn checkpoint(&self, sign: CheckpointSigner) -> StoreResult<Option<StoredCheckpoint>> {
-        let time = scimtrail_audit::format_time(time::OffsetDateTime::now_utc());
-        self.pool
-            .run(move |c| write::checkpoint(c, sign, time))
-            .await
+        self.pool.run(move |c| write::checkpoint(c, sign)).await
     }
 
     async fn checkpoints(

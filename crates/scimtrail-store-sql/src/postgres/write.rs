@@ -37,7 +37,7 @@ pub fn logged<T>(
     loop {
         attempt += 1;
         let result = (|| {
-            let mut tx = conn.client.transaction().map_err(pg)?;
+            let mut tx = read_committed(&mut conn.client)?;
             let (out, next) = {
                 let mut db = Db::new(&mut tx, &mut conn.cache);
                 let next: i64 = db
@@ -64,6 +64,17 @@ pub fn logged<T>(
             other => return other,
         }
     }
+}
+
+/// A transaction at READ COMMITTED whatever the database's default: each statement after the
+/// log-head lock then sees every commit made before the lock was granted (at REPEATABLE READ
+/// the snapshot would predate the wait, and every writer that waited would fail).
+fn read_committed(client: &mut postgres::Client) -> StoreResult<Transaction<'_>> {
+    client
+        .build_transaction()
+        .isolation_level(postgres::IsolationLevel::ReadCommitted)
+        .start()
+        .map_err(pg)
 }
 
 /// Serialization failures and deadlocks (SQLSTATE 40001, 40P01) are run again.
@@ -522,14 +533,15 @@ pub fn prune(db: &mut Tx<'_, '_>, before: &str, dry_run: bool) -> StoreResult<Pr
 pub fn checkpoint(
     conn: &mut Conn,
     sign: CheckpointSigner,
-    time: String,
 ) -> StoreResult<Option<StoredCheckpoint>> {
-    let mut tx = conn.client.transaction().map_err(pg)?;
+    let mut tx = read_committed(&mut conn.client)?;
     let out = {
         let mut db = Db::new(&mut tx, &mut conn.cache);
         let size: i64 = db
             .one("SELECT next_seq FROM log_head FOR UPDATE", &[])?
             .get(0);
+        // Read under the lock, so that checkpoint times grow with their sizes across processes.
+        let time = scimtrail_audit::format_time(time::OffsetDateTime::now_utc());
         let last: Option<i64> = db.one("SELECT MAX(size) FROM checkpoints", &[])?.get(0);
         let size = size as u64;
         if size == 0 || last.is_some_and(|l| l as u64 >= size) {
